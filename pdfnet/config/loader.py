@@ -1,0 +1,226 @@
+"""Load, validate, override and save :class:`~pdfnet.config.schema.Config`.
+
+Rules (all violations raise :class:`ConfigError` naming the key and its source):
+
+* An experiment YAML may name at most one ``base:`` YAML (relative to itself); the base may not
+  itself have a ``base:``.
+* Unknown keys, wrong types and values outside a ``Literal`` enum are errors.
+* ``--set a.b=c`` overrides are parsed as YAML scalars/lists and then type-checked like YAML values
+  (``1e-5`` is accepted for a float field).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import tempfile
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from pdfnet.config.schema import Config
+from pdfnet.errors import UserError
+
+
+class ConfigError(UserError, ValueError):
+    """A user error in a config file or override; the message names the key and the source."""
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin in (list, tuple):
+        args = get_args(tp)
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str, from_cli: bool) -> Any:
+    """Return ``value`` checked (and, for CLI strings, converted) against annotation ``tp``."""
+    origin = get_origin(tp)
+    bad = ConfigError(f"{source}: '{key}' must be {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        choices = get_args(tp)
+        if value in choices and type(value) is type(choices[0]):
+            return value
+        if from_cli and isinstance(value, str):
+            for c in choices:
+                if str(c) == value:
+                    return c
+        raise bad
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key, source, from_cli)
+            except ConfigError:
+                continue
+        raise bad
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (item_tp,) = get_args(tp)[:1] or (Any,)
+        return [_coerce(v, item_tp, f"{key}[{i}]", source, from_cli) for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-5" as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if from_cli and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    if dataclasses.is_dataclass(tp):
+        raise ConfigError(f"{source}: '{key}' is a section; set its fields ('{key}.<field>')")
+    raise ConfigError(f"{source}: '{key}' has an unsupported annotation {tp!r}")  # pragma: no cover
+
+
+def _fields(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _apply(obj: Any, data: dict, prefix: str, source: str) -> None:
+    """Recursively set fields of dataclass ``obj`` from mapping ``data`` (strict)."""
+    if not isinstance(data, dict):
+        where = f"'{prefix}'" if prefix else "the top level"
+        raise ConfigError(f"{source}: {where} must be a mapping, got {type(data).__name__}")
+    hints = _fields(type(obj))
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if k not in hints:
+            valid = ", ".join(sorted(hints))
+            raise ConfigError(f"{source}: unknown key '{key}' (valid here: {valid})")
+        tp = hints[k]
+        if dataclasses.is_dataclass(tp):
+            _apply(getattr(obj, k), v if v is not None else {}, key + ".", source)
+        else:
+            setattr(obj, k, _coerce(v, tp, key, source, from_cli=False))
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``a.b=c`` into ``("a.b", yaml-parsed c)``."""
+    if "=" not in item:
+        raise ConfigError(f"--set: expected key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set: empty key in {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_override(cfg: Config, key: str, value: Any, source: str = "--set") -> None:
+    """Set dotted ``key`` on ``cfg`` with CLI-style type conversion."""
+    obj: Any = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        hints = _fields(type(obj))
+        sub = ".".join(parts[: i + 1])
+        if part not in hints:
+            valid = ", ".join(sorted(hints))
+            raise ConfigError(f"{source}: unknown key '{sub}' (valid here: {valid})")
+        tp = hints[part]
+        last = i == len(parts) - 1
+        if dataclasses.is_dataclass(tp):
+            if last:
+                raise ConfigError(f"{source}: '{sub}' is a section; set one of its fields")
+            obj = getattr(obj, part)
+        else:
+            if not last:
+                raise ConfigError(f"{source}: '{sub}' is not a section")
+            setattr(obj, part, _coerce(value, tp, key, source, from_cli=True))
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Build a validated :class:`Config` from defaults ⊕ optional base ⊕ YAML ⊕ ``--set`` overrides."""
+    cfg = Config()
+    if path is not None:
+        path = Path(path)
+        data = _read_yaml(path)
+        base = data.pop("base", None)
+        if base is not None:
+            if not isinstance(base, str):
+                raise ConfigError(f"{path}: 'base' must be a path string")
+            base_path = (path.parent / base).resolve()
+            base_data = _read_yaml(base_path)
+            if "base" in base_data:
+                raise ConfigError(f"{base_path}: a base config may not have its own 'base' (one level only)")
+            _apply(cfg, base_data, "", str(base_path))
+        _apply(cfg, data, "", str(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        apply_override(cfg, key, value)
+    return cfg
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain nested dict of a config dataclass (lists, scalars)."""
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: Config) -> str:
+    """YAML text of the resolved config; ``load_config`` of it gives an equal config."""
+    buf = io.StringIO()
+    yaml.safe_dump(config_to_dict(cfg), buf, sort_keys=False, default_flow_style=None)
+    return buf.getvalue()
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> Path:
+    """Write the resolved config atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(dump_config(cfg))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,147 @@
+"""Typed configuration schema: one dataclass per concern, composed into :class:`Config`.
+
+Every field has a type annotation that :mod:`pdfnet.config.loader` enforces; ``Literal`` fields are
+enums. Defaults are the paper recipe (shared spec §5), so ``configs/pdfnet_swinb_dis5k.yaml`` only
+needs to name the data root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ModelConfig:
+    """Network architecture (shared spec §1). Defaults = the released PDFNet (Swin-B, 1024²)."""
+
+    backbone: str = "swin_b"
+    """``swin_b`` (official window-12 Swin-B with APE), ``swin_tiny_test`` (a 4-stage toy Swin for
+    CPU tests/demo), or ``timm:<name>`` for any 4-stage timm backbone via ``features_only``."""
+    backbone_weights: str | None = None
+    """Pretrained backbone: a local ``.pth``/``.safetensors`` file (official Swin-B ImageNet release
+    layout or timm layout), ``timm`` to fetch timm's hub weights, or null for random init."""
+    emb: int = 128
+    input_size: int = 1024
+    patch_ratio: int = 8
+    down_ratio: int = 2
+    drop_path: float = 0.1
+    attn_dropout: float = 0.1
+    fse_pool_ratios: list[int] = field(default_factory=lambda: [1, 1, 2, 2])
+    # Oct-2025 (HEAD) deltas of the official code (shared spec §0); default = March-2025 release.
+    bis_variant: Literal["march2025", "oct2025"] = "march2025"
+    patch_weight_variant: Literal["march2025", "oct2025"] = "march2025"
+    coa_norm_variant: Literal["march2025", "oct2025"] = "march2025"
+    depth_decoder_variant: Literal["march2025", "oct2025"] = "march2025"
+
+
+@dataclass
+class DataConfig:
+    """DIS5K-layout dataset (shared spec §4)."""
+
+    root: str = "DIS5K"
+    train_split: str = "DIS-TR"
+    val_split: str = "DIS-VD"
+    test_splits: list[str] = field(
+        default_factory=lambda: ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
+    )
+    size: int = 1024
+    train_depths: list[str] = field(default_factory=lambda: ["small", "base", "large"])
+    """Input pseudo-depths drawn uniformly per training sample (the release's 1/3 each)."""
+    eval_depth: str = "large"
+    target_depth: str = "large_1024"
+    """Depth target D* of the integrity loss; falls back to ``eval_depth`` when absent if
+    ``allow_target_fallback`` is true."""
+    allow_target_fallback: bool = False
+    augment: bool = True
+    num_workers: int = 4
+
+
+@dataclass
+class LossConfig:
+    """PDFNet training loss (shared spec §2)."""
+
+    side_weight: float = 0.5
+    ssim_weight: float = 0.5
+    integrity_weight: float = 0.5
+    silog_weight: float = 0.1
+    iou_smooth: float = 1.0
+    """+1 in the March-2025 release, 1e-6 in Oct-2025."""
+    integrity_mean: Literal["batch", "per_sample"] = "batch"
+    """Object mean depth μ over the whole batch (release) or per sample."""
+    depth_target_norm: Literal["batch", "per_sample"] = "batch"
+    """Min–max of the depth target over the whole batch (release) or per sample."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + timm-style cosine schedule (release: effectively constant 1e-5)."""
+
+    lr: float = 1.0e-5
+    weight_decay: float = 1.0e-4
+    eps: float = 1.0e-8
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = 5
+    warmup_lr: float = 1.0e-5
+    min_lr: float = 1.0e-5
+    clip_grad: float | None = None
+    fused: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    output_dir: str = "runs/pdfnet"
+    epochs: int = 100
+    max_steps: int | None = None
+    batch_size: int = 1
+    grad_accum: int = 1
+    precision: Literal["fp32", "bf16", "fp16"] = "fp16"
+    grad_checkpointing: bool = False
+    compile: bool = False
+    channels_last: bool = False
+    seed: int = 0
+    val_every_epochs: int = 1
+    val_every_steps: int | None = None
+    log_every_steps: int = 20
+    image_log_every_steps: int = 500
+    device: str = "auto"
+
+
+@dataclass
+class EvalConfig:
+    """Model evaluation on DIS splits (shared spec §6)."""
+
+    splits: list[str] = field(
+        default_factory=lambda: ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
+    )
+    tta: bool = False
+    batch_size: int = 1
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    workers: int = 2
+
+
+@dataclass
+class DepthConfig:
+    """Pseudo-depth precompute with Depth Anything V2 (shared spec §3)."""
+
+    models: list[str] = field(default_factory=lambda: ["small", "base", "large", "large_1024"])
+    input_size: int = 518
+    batch_size: int = 8
+    dtype: Literal["fp32", "fp16", "bf16"] = "fp16"
+    bit_depth: Literal[8, 16] = 8
+
+
+@dataclass
+class Config:
+    """The whole experiment. Sections mirror the package's subpackages."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    depth: DepthConfig = field(default_factory=DepthConfig)

@@ -1,0 +1,119 @@
+"""Image I/O shared by data, depth, metrics and inference.
+
+All readers raise :class:`ImageReadError` (a :class:`~pdfnet.errors.UserError`) naming the file when
+it is missing or cannot be decoded, so callers can report it by name. All writers are atomic: they
+encode in memory, write a temp file in the destination folder, then ``os.replace`` it, so an
+interrupted run never leaves a truncated image behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pdfnet.errors import UserError
+
+IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageReadError(UserError):
+    """An image file is missing, unreadable or not a decodable image."""
+
+
+def list_images(folder: str | os.PathLike, exts: Iterable[str] = IMAGE_EXTS) -> list[Path]:
+    """Sorted image files directly inside ``folder`` (case-insensitive extensions, no hidden files)."""
+    exts = tuple(e.lower() for e in exts)
+    folder = Path(folder)
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts
+    )
+
+
+def _decode(path: str | os.PathLike, flags: int) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"file not found: {path}")
+    buf = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(buf, flags) if buf.size else None
+    if img is None:
+        raise ImageReadError(f"cannot decode image (corrupt or unsupported format): {path}")
+    return img
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as RGB uint8 ``[H, W, 3]``.
+
+    Grayscale is replicated to 3 channels; an alpha channel is dropped; 16-bit images are scaled to
+    8 bits.
+    """
+    img = _decode(path, cv2.IMREAD_UNCHANGED)
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ImageReadError(f"unsupported image dtype {img.dtype}: {path}")
+    if img.ndim == 2:
+        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    if img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    raise ImageReadError(f"unsupported channel count {img.shape[2]}: {path}")
+
+
+def read_gray(path: str | os.PathLike, keep_16bit: bool = False) -> np.ndarray:
+    """Read a single-channel map ``[H, W]`` (uint8, or uint16 when stored so and ``keep_16bit``).
+
+    Colour files are converted with OpenCV's BGR→GRAY weights (what the release's loader does).
+    """
+    img = _decode(path, cv2.IMREAD_UNCHANGED)
+    if img.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        img = cv2.cvtColor(img, code)
+    if img.dtype == np.uint16 and not keep_16bit:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ImageReadError(f"unsupported image dtype {img.dtype}: {path}")
+    return img
+
+
+def read_gray_float(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8- or 16-bit single-channel map as float32 in [0, 1] ``[H, W]``."""
+    img = read_gray(path, keep_16bit=True)
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    return img.astype(np.float32) / scale
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, rgb: bool = True) -> Path:
+    """Atomically write ``img`` (uint8/uint16; ``[H,W]``, ``[H,W,3]`` RGB or ``[H,W,4]`` RGBA).
+
+    The format follows the extension (``.png`` recommended; 16-bit needs PNG/TIFF).
+    """
+    path = Path(path)
+    if img.ndim == 3 and rgb:
+        code = cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        img = cv2.cvtColor(img, code)
+    ok, buf = cv2.imencode(path.suffix.lower() or ".png", img)
+    if not ok:
+        raise UserError(f"cannot encode image for {path}")
+    return atomic_write_bytes(path, buf.tobytes())
