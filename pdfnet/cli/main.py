@@ -16,7 +16,6 @@ from pdfnet.errors import UserError
 
 #: Subcommand modules under ``pdfnet.cli``, in ``--help`` order.
 COMMANDS: tuple[str, ...] = (
-    "synth",
     "config_cmd",
 )
 

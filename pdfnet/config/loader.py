@@ -111,7 +111,7 @@ def _fields(cls: type) -> dict[str, Any]:
 def _apply(obj: Any, data: dict, prefix: str, source: str) -> None:
     """Recursively set fields of dataclass ``obj`` from mapping ``data`` (strict)."""
     if not isinstance(data, dict):
-        where = f"'{prefix}'" if prefix else "the top level"
+        where = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
         raise ConfigError(f"{source}: {where} must be a mapping, got {type(data).__name__}")
     hints = _fields(type(obj))
     for k, v in data.items():
