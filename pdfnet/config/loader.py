@@ -44,6 +44,29 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _coerce_scalar(value: Any, tp: type, from_cli: bool) -> tuple[bool, Any]:
+    """(ok, converted) for a bool/int/float/str field. Bools are never numbers here."""
+    is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        if is_num:
+            return True, float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-5" as a string
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
+        return False, value
+    if isinstance(value, str):
+        return True, value
+    if from_cli and is_num:
+        return True, str(value)
+    return False, value
+
+
 def _coerce(value: Any, tp: Any, key: str, source: str, from_cli: bool) -> Any:
     """Return ``value`` checked (and, for CLI strings, converted) against annotation ``tp``."""
     origin = get_origin(tp)
@@ -76,28 +99,10 @@ def _coerce(value: Any, tp: Any, key: str, source: str, from_cli: bool) -> Any:
         return [_coerce(v, item_tp, f"{key}[{i}]", source, from_cli) for i, v in enumerate(value)]
     if tp is Any:
         return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-5" as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if from_cli and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
+    if tp in (bool, int, float, str):
+        ok, converted = _coerce_scalar(value, tp, from_cli)
+        if ok:
+            return converted
         raise bad
     if dataclasses.is_dataclass(tp):
         raise ConfigError(f"{source}: '{key}' is a section; set its fields ('{key}.<field>')")
