@@ -1,0 +1,312 @@
+"""Checkpoint I/O: resumable train states, the safetensors release, and one inference loader.
+
+Two artifacts (conventions §1.9):
+
+* **train state** (``last.pt`` / ``best.pt`` in the run directory): model, optimizer, schedule, grad
+  scaler, step/epoch/sampler position, RNG states and the resolved config. Everything is stored as
+  tensors or plain Python types so ``torch.load(..., weights_only=True)`` can read it back.
+* **release** (``pdfnet export-weights``): ``model.safetensors`` + the resolved ``config.yaml``.
+
+Every write is atomic (temp file in the destination folder, then ``os.replace``). Every load is strict:
+a missing or unexpected key raises :class:`CheckpointError` naming the keys.
+
+:func:`load_model_for_inference` accepts any of: a train state, a release (folder or ``.safetensors``
+with its ``config.yaml``), a run directory, or the official ``PDFNet_Best.pth``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pdfnet.config import Config, config_to_dict, dump_config, load_config
+from pdfnet.errors import UserError
+
+TRAIN_STATE_FORMAT = "pdfnet-train-state"
+TRAIN_STATE_VERSION = 1
+RELEASE_WEIGHTS = "model.safetensors"
+RELEASE_CONFIG = "config.yaml"
+
+
+class CheckpointError(UserError):
+    """A checkpoint is missing, unreadable, of an unknown kind, or does not match the model."""
+
+
+# --------------------------------------------------------------------------------------------------
+# atomic writes
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def torch_load(path: str | os.PathLike) -> Any:
+    """``torch.load(path, map_location='cpu', weights_only=True)`` with a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# RNG states as tensors / plain types
+
+
+def get_rng_state() -> dict:
+    """Python, NumPy, torch CPU (and CUDA, when available) RNG states in ``weights_only``-safe form."""
+    version, mt, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state = {
+        "python": {"version": int(version), "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"name": str(np_name), "keys": torch.from_numpy(np_keys.astype(np.int64)),
+                  "pos": int(np_pos), "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: Mapping) -> None:
+    """Restore what :func:`get_rng_state` captured (CUDA states only when the device count matches)."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    npst = state["numpy"]
+    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"],
+                         npst["has_gauss"], npst["gauss"]))
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+# --------------------------------------------------------------------------------------------------
+# strict state-dict loading
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DDP / ``torch.compile`` wrappers."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):  # DDP
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        else:
+            return model
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                           source: str = "") -> None:
+    """``model.load_state_dict(strict=True)`` that reports missing/unexpected/mis-shaped keys by name."""
+    own = unwrap_model(model).state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+              for k, v in own.items() if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        def _few(xs: list[str]) -> str:
+            return ", ".join(xs[:5]) + (f" (+{len(xs) - 5} more)" if len(xs) > 5 else "")
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s): {_few(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s): {_few(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatch(es): {_few(shapes)}")
+        where = f" {source}" if source else ""
+        raise CheckpointError(f"checkpoint{where} does not match the model: " + "; ".join(parts))
+    unwrap_model(model).load_state_dict(dict(state_dict), strict=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# train state
+
+
+def save_train_state(path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     schedule: Any, scaler: Any | None, cfg: Config, step: int, epoch: int,
+                     batch_in_epoch: int, best: Mapping[str, Any] | None = None,
+                     extra: Mapping[str, Any] | None = None) -> Path:
+    """Write a resumable train state atomically.
+
+    Args:
+        step: optimizer steps completed so far.
+        epoch: current epoch (0-based).
+        batch_in_epoch: micro-batches of ``epoch`` already consumed (sampler position; 0 at an epoch end
+            means "start ``epoch``" — the caller advances ``epoch`` itself).
+        best: best-checkpoint bookkeeping, e.g. ``{"maxF": 0.9, "step": 120}``.
+    """
+    state = {
+        "format": TRAIN_STATE_FORMAT,
+        "version": TRAIN_STATE_VERSION,
+        "model": unwrap_model(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict() if schedule is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "step": int(step),
+        "epoch": int(epoch),
+        "batch_in_epoch": int(batch_in_epoch),
+        "best": dict(best or {}),
+        "rng": get_rng_state(),
+        "config": config_to_dict(cfg),
+        "config_yaml": dump_config(cfg),
+        "torch_version": str(torch.__version__),
+        "extra": dict(extra or {}),
+    }
+    return atomic_torch_save(state, path)
+
+
+def is_train_state(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and obj.get("format") == TRAIN_STATE_FORMAT
+
+
+def load_train_state(path: str | os.PathLike) -> dict:
+    """Read a train state (``weights_only=True``) and check its format marker."""
+    state = torch_load(path)
+    if not is_train_state(state):
+        raise CheckpointError(f"{path} is not a pdfnet train state (no '{TRAIN_STATE_FORMAT}' marker)")
+    if state.get("version", 0) > TRAIN_STATE_VERSION:
+        raise CheckpointError(f"{path}: train-state version {state['version']} is newer than this pdfnet")
+    return state
+
+
+def config_from_yaml_text(text: str, source: str = "checkpoint") -> Config:
+    """Rebuild a :class:`Config` from YAML text with the strict loader (unknown keys are errors)."""
+    fd, tmp = tempfile.mkstemp(prefix="pdfnet-cfg-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return load_config(tmp)
+    except UserError as e:
+        raise CheckpointError(f"{source}: stored config does not load: {e}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# release (safetensors + config.yaml)
+
+
+def export_release(model_or_state: nn.Module | Mapping[str, torch.Tensor], cfg: Config,
+                   out_dir: str | os.PathLike) -> Path:
+    """Write ``out_dir/model.safetensors`` and ``out_dir/config.yaml`` (both atomically)."""
+    from safetensors.torch import save_file
+
+    from pdfnet.config import save_config
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sd = (unwrap_model(model_or_state).state_dict() if isinstance(model_or_state, nn.Module)
+          else dict(model_or_state))
+    # safetensors refuses aliased storage; a contiguous clone per tensor keeps every key.
+    sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{RELEASE_WEIGHTS}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(sd, tmp, metadata={"format": "pt", "producer": "pdfnet"})
+        os.replace(tmp, out_dir / RELEASE_WEIGHTS)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    save_config(cfg, out_dir / RELEASE_CONFIG)
+    return out_dir / RELEASE_WEIGHTS
+
+
+def load_release(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Config]:
+    """Read a release: a folder with both files, or a ``.safetensors`` file with ``config.yaml`` beside it."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    weights = path / RELEASE_WEIGHTS if path.is_dir() else path
+    cfg_path = weights.parent / RELEASE_CONFIG
+    if not weights.is_file():
+        raise CheckpointError(f"release weights not found: {weights}")
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{weights}: its {RELEASE_CONFIG} is missing (expected at {cfg_path})")
+    try:
+        sd = load_file(str(weights))
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"cannot read {weights}: {e}") from None
+    return sd, load_config(cfg_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# inference loader
+
+
+def _resolve_checkpoint_path(path: Path) -> Path:
+    """Folder → the file to load: a release's safetensors, else a run's ``best.pt``, else ``last.pt``."""
+    if not path.is_dir():
+        return path
+    for name in (RELEASE_WEIGHTS, "best.pt", "last.pt"):
+        if (path / name).is_file():
+            return path / name
+    raise CheckpointError(f"{path} holds no {RELEASE_WEIGHTS}, best.pt or last.pt")
+
+
+def load_model_for_inference(path_or_dir: str | os.PathLike, device: torch.device | str = "cpu",
+                             ) -> tuple[nn.Module, Config]:
+    """Build the model and load weights strictly, from any checkpoint kind pdfnet knows.
+
+    Args:
+        path_or_dir: a train state (``.pt``), a release folder or ``.safetensors`` (+ ``config.yaml``),
+            a run directory (``best.pt`` preferred over ``last.pt``), or the official ``PDFNet_Best.pth``
+            (recognised by its keys; its config is the default paper model).
+        device: where the model is placed.
+
+    Returns:
+        ``(model, cfg)``: the model in ``eval()`` mode on ``device`` and the config it was built from.
+    """
+    from pdfnet.models import build_model
+
+    path = _resolve_checkpoint_path(Path(path_or_dir))
+    device = torch.device(device)
+    if path.suffix == ".safetensors":
+        sd, cfg = load_release(path)
+        model = build_model(cfg.model)
+        load_state_dict_strict(model, sd, str(path))
+    else:
+        obj = torch_load(path)
+        if is_train_state(obj):
+            cfg = config_from_yaml_text(obj["config_yaml"], str(path))
+            model = build_model(cfg.model)
+            load_state_dict_strict(model, obj["model"], str(path))
+        else:
+            model, cfg = _load_official(obj, path)
+    return model.to(device).eval(), cfg
+
+
+def _load_official(obj: Any, path: Path) -> tuple[nn.Module, Config]:
+    """Official ``PDFNet_Best.pth`` → (model, default config), via ``pdfnet.models.official``."""
+    from pdfnet.models import official
+
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: not a pdfnet train state, release or official PDFNet state dict")
+    looks_official = getattr(official, "is_official_state_dict", None)
+    if looks_official is not None and not looks_official(obj):
+        raise CheckpointError(f"{path}: a state dict, but neither pdfnet's nor the official PDFNet layout")
+    cfg = Config()
+    model = official.from_official_state_dict(obj)
+    return model, cfg

@@ -1,0 +1,134 @@
+"""One metrics sink, several writers: ``metrics.jsonl`` + TensorBoard (+ the tqdm bar in the loop).
+
+Only rank 0 builds writers; other ranks get an :class:`EventSink` with no writers, so call sites need no
+``if rank == 0``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().float().item() if v.numel() == 1 else v.detach().cpu().tolist()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # JSON has no NaN/inf
+    return v
+
+
+class JsonlWriter:
+    """Appends one JSON object per event to ``path`` (line-buffered, flushed each write)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "a", buffering=1)  # noqa: SIM115 - closed in close()
+
+    def write(self, step: int, scalars: Mapping[str, Any], kind: str) -> None:
+        rec = {"kind": kind, "step": int(step), "time": round(time.time(), 3)}
+        rec.update({k: _plain(v) for k, v in scalars.items()})
+        self._f.write(json.dumps(rec) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class TensorboardWriter:
+    """Scalars and image grids into ``log_dir`` (one event file)."""
+
+    def __init__(self, log_dir: str | os.PathLike):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._w = SummaryWriter(log_dir=str(log_dir))
+
+    def write(self, step: int, scalars: Mapping[str, Any], kind: str) -> None:
+        for k, v in scalars.items():
+            v = _plain(v)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self._w.add_scalar(k, v, step)
+
+    def image(self, step: int, tag: str, img: torch.Tensor) -> None:
+        """``img``: ``[3, H, W]`` or ``[1, H, W]`` float in [0, 1]."""
+        self._w.add_image(tag, img.detach().float().clamp(0, 1).cpu(), step)
+
+    def flush(self) -> None:
+        self._w.flush()
+
+    def close(self) -> None:
+        self._w.close()
+
+
+class EventSink:
+    """Fan-out of ``put_scalars`` / ``put_image`` to the configured writers."""
+
+    def __init__(self, run_dir: str | os.PathLike | None, enabled: bool = True, tensorboard: bool = True):
+        self.writers: list[Any] = []
+        if enabled and run_dir is not None:
+            self.writers.append(JsonlWriter(Path(run_dir) / "metrics.jsonl"))
+            if tensorboard:
+                self.writers.append(TensorboardWriter(Path(run_dir) / "tb"))
+
+    def put_scalars(self, step: int, scalars: Mapping[str, Any], kind: str = "train") -> None:
+        for w in self.writers:
+            w.write(step, scalars, kind)
+
+    def put_image(self, step: int, tag: str, img: torch.Tensor) -> None:
+        for w in self.writers:
+            if hasattr(w, "image"):
+                w.image(step, tag, img)
+
+    def flush(self) -> None:
+        for w in self.writers:
+            if hasattr(w, "flush"):
+                w.flush()
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+        self.writers = []
+
+
+def image_grid(image: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor, depth: torch.Tensor | None,
+               max_items: int = 4, size: int = 256) -> torch.Tensor:
+    """Rows of ``[image | prediction | GT | depth]`` for TensorBoard.
+
+    Args:
+        image: ``[B, 3, H, W]`` ImageNet-normalised RGB.
+        pred: ``[B, 1, h, w]`` probabilities in [0, 1].
+        gt: ``[B, 1, H, W]`` in [0, 1].
+        depth: ``[B, 1, H, W]`` or None.
+
+    Returns:
+        ``[3, rows*size, cols*size]`` float in [0, 1].
+    """
+    import torch.nn.functional as F
+
+    mean = torch.tensor([0.485, 0.456, 0.406], device=image.device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=image.device).view(1, 3, 1, 1)
+    n = min(max_items, image.shape[0])
+
+    def rs(x: torch.Tensor) -> torch.Tensor:
+        x = x[:n].detach().float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+    def mm(x: torch.Tensor) -> torch.Tensor:
+        lo = x.amin(dim=(1, 2, 3), keepdim=True)
+        hi = x.amax(dim=(1, 2, 3), keepdim=True)
+        return (x - lo) / (hi - lo).clamp_min(1e-8)
+
+    cols = [rs(image * std + mean), rs(pred), rs(gt)]
+    if depth is not None:
+        cols.append(mm(rs(depth)))
+    rows = torch.cat(cols, dim=3)  # [n, 3, size, cols*size]
+    return torch.cat(list(rows.clamp(0, 1).cpu()), dim=1)
