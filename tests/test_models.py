@@ -1,0 +1,139 @@
+"""Tiny-config tests of the PDFNet model: shapes, output type, gradients, size validation, variants."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from pdfnet.config.schema import ModelConfig
+from pdfnet.models import PDFNet, PDFNetOutput, build_model
+from pdfnet.models.layers import tile, untile
+
+S = 256
+
+
+def tiny_cfg(**kw) -> ModelConfig:
+    base = dict(backbone="swin_tiny_test", emb=16, input_size=S, drop_path=0.0, attn_dropout=0.0)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> PDFNet:
+    torch.manual_seed(0)
+    return build_model(tiny_cfg())
+
+
+def _inputs(b: int = 1, s: int = S):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(b, 3, s, s, generator=g), torch.rand(b, 1, s, s, generator=g)
+
+
+def test_tiny_train_forward_backward_every_param_gets_grad(tiny_model):
+    model = tiny_model.train()
+    image, depth = _inputs(2)
+    t0 = time.perf_counter()
+    out = model(image, depth)
+    assert isinstance(out, PDFNetOutput)
+    assert out.logits.shape == (2, 1, S, S)
+    assert [tuple(p.shape[-2:]) for p in out.side_logits] == [(64, 64), (32, 32), (16, 16), (8, 8), (8, 8)]
+    assert out.depth_logits is not None  # always in training
+    assert [tuple(q.shape[-2:]) for q in out.depth_logits] == [(128, 128), (32, 32), (16, 16), (8, 8), (4, 4)]
+    loss = sum(o.float().square().mean() for o in (*out.all_logits, *out.depth_logits))
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    elapsed = time.perf_counter() - t0
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing[:10]}"
+    bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad
+    assert elapsed < 60, f"tiny forward/backward took {elapsed:.1f}s"
+
+
+def test_eval_same_type_and_optional_depth_decoder(tiny_model):
+    model = tiny_model.eval()
+    image, depth = _inputs(1)
+    with torch.no_grad():
+        out = model(image, depth)
+        out_d = model(image, depth, with_depth_decoder=True)
+    assert type(out) is PDFNetOutput and out.depth_logits is None
+    assert out_d.depth_logits is not None and len(out_d.depth_logits) == 5
+    torch.testing.assert_close(out.logits, out_d.logits)
+
+
+def test_depth_affine_invariance_and_batch_minmax(tiny_model):
+    """Depth is min–max normalised over the whole batch: an affine rescale of the input is absorbed."""
+    model = tiny_model.eval()
+    image, depth = _inputs(1)
+    with torch.no_grad():
+        a = model(image, depth).logits
+        b = model(image, 0.3 + 2.5 * depth).logits
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_tile_untile_roundtrip_and_order():
+    x = torch.arange(2 * 1 * 16 * 16, dtype=torch.float32).reshape(2, 1, 16, 16)
+    t = tile(x, 8)
+    assert t.shape == (128, 1, 2, 2)
+    # tile (row 1, col 2) of sample 1 is at index (1*8 + 2)*2 + 1
+    torch.testing.assert_close(t[(1 * 8 + 2) * 2 + 1, 0], x[1, 0, 2:4, 4:6])
+    torch.testing.assert_close(untile(t, 8), x)
+
+
+@pytest.mark.parametrize("size", [(256, 512), (264, 264), (1000, 1000)])
+def test_unsupported_sizes_raise(tiny_model, size):
+    h, w = size
+    with pytest.raises(ValueError):
+        tiny_model.check_input_size((h, w))
+    with pytest.raises(ValueError):
+        tiny_model(torch.zeros(1, 3, h, w), torch.zeros(1, 1, h, w))
+
+
+def test_config_size_validated_at_build():
+    with pytest.raises(ValueError, match="multiple"):
+        build_model(tiny_cfg(input_size=1000))
+
+
+@pytest.mark.parametrize("variant", ["oct2025"])
+def test_oct2025_variants_run(variant):
+    model = build_model(
+        tiny_cfg(
+            bis_variant=variant,
+            patch_weight_variant=variant,
+            coa_norm_variant=variant,
+            depth_decoder_variant=variant,
+        )
+    )
+    image, depth = _inputs(1)
+    out = model.train()(image, depth)
+    assert out.depth_logits is not None and out.logits.shape == (1, 1, S, S)
+
+
+def test_grad_checkpointing_matches(tiny_model):
+    model = tiny_model.eval()
+    image, depth = _inputs(1)
+    model.zero_grad(set_to_none=True)
+    model(image, depth).logits.sum().backward()
+    ref = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    model.set_grad_checkpointing(True)
+    try:
+        model(image, depth).logits.sum().backward()
+    finally:
+        model.set_grad_checkpointing(False)
+    for n, p in model.named_parameters():
+        if n in ref:
+            torch.testing.assert_close(p.grad, ref[n], rtol=1e-4, atol=1e-5)
+    model.zero_grad(set_to_none=True)
+
+
+def test_channels_last_input(tiny_model):
+    model = tiny_model.eval()
+    image, depth = _inputs(1)
+    with torch.no_grad():
+        a = model(image, depth).logits
+        cl = torch.channels_last
+        b = model(image.to(memory_format=cl), depth.to(memory_format=cl)).logits
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
