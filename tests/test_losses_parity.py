@@ -1,0 +1,108 @@
+"""Parity of pdfnet.losses with the official release's losses (../shared/fixtures/pdfnet_official).
+
+The fixture stores the official logits P0..P5, Q0..Q4 and every loss the official code computed from
+them; feeding the stored logits through ``pdfnet_loss`` must reproduce each ``loss_*`` array.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import types
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared_path  # tests/ has no __init__.py: pytest puts tests/ on sys.path
+
+from pdfnet.config.schema import LossConfig
+from pdfnet.losses import IntegrityPriorLoss, PDFNetLoss, SiLogLoss, SSIMLoss, StructureLoss, pdfnet_loss
+
+RTOL = ATOL = 1e-5
+SCALAR_TERMS = ("target", "seg_total", "inte_total", "depth_total", "total")
+
+
+def _make_weights_module():
+    path = shared_path("fixtures", "pdfnet_official", "make_weights.py")
+    spec = importlib.util.spec_from_file_location("pdfnet_fixture_make_weights", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _load_case(size: int):
+    """(npz, out namespace, gt, depth_gt) for the stored seed-0 case at ``size``."""
+    z = np.load(shared_path("fixtures", "pdfnet_official", f"expected_S{size}_seed0.npz"))
+    t = lambda k: torch.from_numpy(z[k])  # noqa: E731
+    if "in_gt" in z.files:
+        gt, depth_gt = t("in_gt"), t("in_depth_gt")
+    else:
+        mw = _make_weights_module()
+        inp = mw.make_inputs(0, size)
+        assert mw.tensor_digest(inp.values()) == str(z["meta_inputs_sha256"]), "regenerated inputs differ"
+        gt, depth_gt = inp["gt"], inp["depth_gt"]
+    out = types.SimpleNamespace(
+        logits=t("P0"),
+        side_logits=tuple(t(f"P{i}") for i in range(1, 6)),
+        depth_logits=tuple(t(f"Q{j}") for j in range(5)),
+    )
+    return z, out, gt, depth_gt
+
+
+def _assert_matches_fixture(z, terms: dict[str, torch.Tensor]) -> None:
+    names = sorted(k[5:] for k in z.files if k.startswith("loss_"))
+    assert len(names) == 13
+    for name in names:
+        expected = z[f"loss_{name}"]
+        if expected.ndim == 0:
+            got = terms[name].numpy()
+        else:
+            got = np.stack([terms[f"{name}_{i}"].numpy() for i in range(expected.shape[0])])
+        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=f"loss_{name}")
+
+
+def test_parity_s256():
+    z, out, gt, depth_gt = _load_case(256)
+    total, terms = pdfnet_loss(out, gt, depth_gt)
+    _assert_matches_fixture(z, terms)
+    np.testing.assert_allclose(total.detach().numpy(), z["loss_total"], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.slow
+def test_parity_s1024():
+    z, out, gt, depth_gt = _load_case(1024)
+    total, terms = pdfnet_loss(out, gt, depth_gt)
+    _assert_matches_fixture(z, terms)
+    np.testing.assert_allclose(total.detach().numpy(), z["loss_total"], rtol=RTOL, atol=ATOL)
+
+
+def test_parity_s256_per_sample_variants_equal_release_at_b1():
+    z, out, gt, depth_gt = _load_case(256)
+    cfg = LossConfig(integrity_mean="per_sample", depth_target_norm="per_sample")
+    _, terms = PDFNetLoss(cfg)(out, gt, depth_gt)
+    _assert_matches_fixture(z, terms)
+
+
+def test_parity_s256_under_bf16_autocast_stays_fp32():
+    """fp32 logits under an active CPU bf16 autocast: the loss must still compute in fp32."""
+    z, out, gt, depth_gt = _load_case(256)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        total, terms = pdfnet_loss(out, gt, depth_gt)
+    assert total.dtype == torch.float32
+    _assert_matches_fixture(z, terms)
+
+
+def test_parity_s256_single_modules():
+    """Each loss module on its own reproduces the fixture for every output."""
+    z, out, gt, depth_gt = _load_case(256)
+    mask = [out.logits, *out.side_logits]
+    st, ss, it, sl = StructureLoss(), SSIMLoss(), IntegrityPriorLoss(), SiLogLoss()
+    for i, p in enumerate(mask):
+        s_total, s_terms = st(p, gt)
+        np.testing.assert_allclose(s_total.numpy(), z["loss_struct"][i], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(s_terms["wbce"].numpy(), z["loss_wbce"][i], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(ss(p, gt)[0].numpy(), z["loss_ssim"][i], rtol=RTOL, atol=ATOL)
+        i_total, i_terms = it(p, gt, depth_gt)
+        np.testing.assert_allclose(i_total.numpy(), z["loss_inte"][i], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(i_terms["lv"].numpy(), z["loss_lv"][i], rtol=RTOL, atol=ATOL)
+    for j, q in enumerate(out.depth_logits):
+        np.testing.assert_allclose(sl(q, depth_gt)[0].numpy(), z["loss_silog"][j], rtol=RTOL, atol=ATOL)
