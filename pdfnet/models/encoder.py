@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .errors import InputSizeError
 from .layers import CRS, resize, resize_like, tile, untile
 
 __all__ = ["EncoderFeatures", "FeatureProjector", "ThreeStreamEncoder", "normalize_depth"]
@@ -101,13 +102,13 @@ class ThreeStreamEncoder(nn.Module):
         self.down_ratio = down_ratio
 
     def check_size(self, h: int, w: int) -> None:
-        """Raise ``ValueError`` unless h×w is square and tiles/downscales to valid backbone inputs."""
+        """Raise :class:`InputSizeError` (a ValueError) unless h×w is square and tiles validly."""
         m = int(getattr(self.backbone, "input_multiple", 1))
         unit = max(self.patch_ratio * m, self.down_ratio * m)
         if h != w:
-            raise ValueError(f"PDFNet needs a square input (H == W), got {h}×{w}")
+            raise InputSizeError(f"PDFNet needs a square input (H == W), got {h}×{w}")
         if h % (self.patch_ratio * m) or (h // self.down_ratio) % m or h % self.down_ratio:
-            raise ValueError(
+            raise InputSizeError(
                 f"input size {h} is not supported: it must be a multiple of {unit} "
                 f"(patch_ratio {self.patch_ratio} × backbone input multiple {m}, and S/{self.down_ratio} "
                 f"a multiple of {m})"
@@ -130,7 +131,7 @@ class ThreeStreamEncoder(nn.Module):
         b, _, h, w = image.shape
         self.check_size(h, w)
         if depth.shape[-2:] != image.shape[-2:]:
-            raise ValueError(f"depth {tuple(depth.shape)} and image {tuple(image.shape)} sizes differ")
+            raise InputSizeError(f"depth {tuple(depth.shape)} and image {tuple(image.shape)} sizes differ")
         depth3 = normalize_depth(depth)
         small = (h // self.down_ratio, w // self.down_ratio)
         both = self.encode(torch.cat([resize(image, small), resize(depth3, small)], dim=0))

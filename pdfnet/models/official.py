@@ -1,0 +1,300 @@
+"""Official weights: the released PDFNet checkpoint and the Swin-B ImageNet backbone weights.
+
+* :func:`convert_official_state_dict` maps the official ``PDFNet_process`` layout (the key list of the
+  release's ``PDFNet_Best.pth``) to this package's module names.
+* :func:`from_official_state_dict` / :func:`load_official_checkpoint` build the paper-config model and
+  load it **strictly**: every parameter must be mapped, shapes must agree; a missing or extra key raises
+  :class:`~pdfnet.models.errors.CheckpointError` naming it. The 24 Swin ``relative_position_index``
+  buffers may be present or absent (they are rebuilt; if present they must equal the standard index),
+  and so may the loss's two frozen ``IntegrityPriorLoss.sobel_*`` tensors (they must equal the Sobel
+  constants).
+* :func:`load_swin_imagenet` loads ImageNet Swin-B weights into the backbone for training from scratch:
+  the original release file (``swin_base_patch4_window12_384_22k[to1k].pth``, key ``model``) or a
+  timm state dict (``swin_base_patch4_window12_384.ms_in22k_ft_in1k``, timm puts patch merging at the
+  start of the next stage), or ``"timm"`` to fetch that hub id (needs network). It keeps keys whose
+  name and shape match and returns a report of what was not loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..config.schema import ModelConfig
+from .errors import CheckpointError
+from .pdfnet import PDFNet
+from .swin import SwinTransformer, relative_position_index
+
+__all__ = [
+    "BackboneLoadReport",
+    "SOBEL_X",
+    "SOBEL_Y",
+    "TIMM_SWIN_B_HUB_ID",
+    "convert_official_state_dict",
+    "from_official_state_dict",
+    "load_official_checkpoint",
+    "load_swin_imagenet",
+    "official_model_config",
+]
+
+log = logging.getLogger(__name__)
+
+TIMM_SWIN_B_HUB_ID = "swin_base_patch4_window12_384.ms_in22k_ft_in1k"
+SOBEL_X = torch.tensor([[[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]]])
+SOBEL_Y = torch.tensor([[[[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]]])
+_SOBEL_KEYS = {"IntegrityPriorLoss.sobel_x.weight": SOBEL_X, "IntegrityPriorLoss.sobel_y.weight": SOBEL_Y}
+
+_CRS = r"\.(?P<i>[01])\.(?P<p>weight|bias)$"  # official make_crs = Sequential(conv, RMSNorm, SiLU)
+
+# (official regex, our template); groups are substituted with str.format(**match.groupdict()).
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^encoder\.(?P<rest>.+)$"), "encoder.backbone.{rest}"),
+    (re.compile(r"^channel_mix(?P<k>[1-4])" + _CRS), "encoder.projector.stages.{k1}.{crs}.{p}"),
+    (re.compile(r"^channel_mix" + _CRS), "encoder.projector.fuse.{crs}.{p}"),
+    (re.compile(r"^Glob\.0" + _CRS), "encoder.projector.glob.{crs}.{p}"),
+    (re.compile(r"^decoder\.FSE_mix\.(?P<s>\d)\.(?P<x>[IDP])_channelswich" + _CRS),
+     "decoder.fse.{s}.{proj}.{crs}.{p}"),
+    (re.compile(r"^decoder\.FSE_mix\.(?P<s>\d)\.(?P<c>IP|PI|DI|ID)\.Att\.(?P<rest>in_proj_weight|out_proj\.weight)$"),
+     "decoder.fse.{s}.coa_{cl}.attn.{rest}"),
+    (re.compile(r"^decoder\.FSE_mix\.(?P<s>\d)\.(?P<c>IP|PI|DI|ID)\.Norm(?P<n>[12])\.weight$"),
+     "decoder.fse.{s}.coa_{cl}.norm{n}.weight"),
+    (re.compile(r"^decoder\.FSE_mix\.(?P<s>\d)\.(?P<c>IP|PI|DI|ID)\.FFN\.(?P<w>w[123])\.weight$"),
+     "decoder.fse.{s}.coa_{cl}.ffn.{w}.weight"),
+    (re.compile(r"^decoder\.shallow\.0\.(?P<p>weight|bias)$"), "head.stem.{p}"),
+    (re.compile(r"^decoder\.shallow\.1" + _CRS), "head.stem_crs.{crs}.{p}"),
+    (re.compile(r"^decoder\.upsample(?P<u>[12])\.0" + _CRS), "head.fuse{u}.{crs}.{p}"),
+    (re.compile(r"^decoder\.channel_mix\.(?P<k>[0-3])" + _CRS), "decoder.mix.{k}.{crs}.{p}"),
+    (re.compile(r"^decoder\.Bside\.0\.(?P<p>weight|bias)$"), "head.out.{p}"),
+    (re.compile(r"^decoder\.Bside\.(?P<k>[1-5])\.(?P<p>weight|bias)$"), "decoder.side.{km1}.{p}"),
+    (re.compile(r"^depth_decoder\.Decoder\.(?P<k>[0-3])\.(?P<j>[01])" + _CRS),
+     "depth_decoder.blocks.{k}.{j}.{crs}.{p}"),
+    (re.compile(r"^depth_decoder\.shallow\.0\.(?P<p>weight|bias)$"), "depth_decoder.stem.{p}"),
+    (re.compile(r"^depth_decoder\.upsample(?P<u>[12])" + _CRS), "depth_decoder.fuse{u}.{crs}.{p}"),
+    (re.compile(r"^depth_decoder\.Bside\.0\.(?P<p>weight|bias)$"), "depth_decoder.out.{p}"),
+    (re.compile(r"^depth_decoder\.Bside\.(?P<k>[1-4])\.(?P<p>weight|bias)$"), "depth_decoder.side.{km1}.{p}"),
+]
+_PROJ = {"I": "img_proj", "D": "depth_proj", "P": "patch_proj"}
+
+
+def _rename(key: str) -> str | None:
+    """Our name for an official parameter key, or None if no rule matches."""
+    for pat, tmpl in _RULES:
+        m = pat.match(key)
+        if m is None:
+            continue
+        g = {k: v for k, v in m.groupdict().items() if v is not None}
+        if "i" in g:
+            g["crs"] = "conv" if g["i"] == "0" else "norm"
+        if "k" in g:
+            g["k1"] = str(int(g["k"]) - 1)
+            g["km1"] = str(int(g["k"]) - 1)
+        if "x" in g:
+            g["proj"] = _PROJ[g["x"]]
+        if "c" in g:
+            g["cl"] = g["c"].lower()
+        return tmpl.format(**g)
+    return None
+
+
+def convert_official_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Official ``PDFNet_process`` state dict → this package's names.
+
+    Swin ``relative_position_index`` buffers are checked against the standard index and dropped;
+    the loss's Sobel kernels are checked against the constants and dropped.
+
+    Raises:
+        CheckpointError: an unknown key, a wrong Sobel constant or a wrong relative-position index.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        if key in _SOBEL_KEYS:
+            ref = _SOBEL_KEYS[key]
+            if tuple(value.shape) != tuple(ref.shape) or not torch.equal(value.detach().float().cpu(), ref):
+                raise CheckpointError(f"{key} does not hold the Sobel constants the loss expects")
+            continue
+        if key.endswith("attn.relative_position_index"):
+            w = round(value.shape[0] ** 0.5)
+            if value.ndim != 2 or not torch.equal(value.cpu().long(), relative_position_index(w)):
+                raise CheckpointError(f"{key} is not the standard Swin relative-position index")
+            continue
+        new = _rename(key)
+        if new is None:
+            raise CheckpointError(f"unexpected key in official checkpoint: {key!r}")
+        out[new] = value
+    return out
+
+
+def load_strict(model: nn.Module, sd: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+    """Copy ``sd`` into ``model``: the key sets must be identical and every shape must agree.
+
+    Raises:
+        CheckpointError: naming the first missing / extra / mis-shaped key (and how many there are).
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    extra = [k for k in sd if k not in own]
+    if missing:
+        raise CheckpointError(f"{source}: missing key {missing[0]!r} ({len(missing)} missing in total)")
+    if extra:
+        raise CheckpointError(f"{source}: unexpected key {extra[0]!r} ({len(extra)} unexpected in total)")
+    for k, v in sd.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise CheckpointError(
+                f"{source}: shape mismatch for {k!r}: checkpoint {tuple(v.shape)}, "
+                f"model {tuple(own[k].shape)}"
+            )
+    model.load_state_dict(sd, strict=True)
+
+
+def official_model_config(**overrides) -> ModelConfig:
+    """The released configuration (paper defaults, March-2025 variants, no pretrained download)."""
+    cfg = ModelConfig(backbone="swin_b", backbone_weights=None)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def from_official_state_dict(
+    sd: Mapping[str, torch.Tensor], *, cfg: ModelConfig | None = None, eval_mode: bool = True
+) -> PDFNet:
+    """Build the paper-config PDFNet and load an official-layout state dict strictly.
+
+    The depth decoder is built when ``sd`` has ``depth_decoder.*`` keys (the release file does);
+    otherwise an inference-only model is returned.
+
+    Args:
+        sd: official ``PDFNet_process`` state dict (e.g. ``PDFNet_Best.pth``).
+        cfg: model config (default: :func:`official_model_config`); must describe the release network.
+        eval_mode: return the model in eval mode.
+
+    Raises:
+        CheckpointError: any missing/extra/mis-shaped key or wrong constant.
+    """
+    from .factory import build_model  # local import: factory imports this module for backbone weights
+
+    cfg = cfg or official_model_config()
+    has_depth = any(k.startswith("depth_decoder.") for k in sd)
+    converted = convert_official_state_dict(sd)
+    model = build_model(cfg, with_depth_decoder=has_depth)
+    load_strict(model, converted, source="official state dict")
+    return model.eval() if eval_mode else model
+
+
+def _read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A plain state dict from a ``.pth``/``.pt`` (weights_only) or ``.safetensors`` file."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint file not found: {p}")
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return dict(load_file(str(p), device="cpu"))
+    try:
+        obj = torch.load(p, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - pickle/zip errors of several kinds
+        raise CheckpointError(f"cannot read {p} as a weights-only torch checkpoint: {exc}") from exc
+    if isinstance(obj, Mapping) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        for wrapper in ("model", "state_dict", "module"):
+            if isinstance(obj.get(wrapper), Mapping):
+                obj = obj[wrapper]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{p} does not contain a state dict of tensors")
+    return dict(obj)
+
+
+def load_official_checkpoint(path: str | os.PathLike, *, cfg: ModelConfig | None = None) -> PDFNet:
+    """Load the released ``PDFNet_Best.pth`` (a plain official-layout state dict) strictly, eval mode."""
+    return from_official_state_dict(_read_state_dict(path), cfg=cfg)
+
+
+# ---------------------------------------------------------------- ImageNet backbone weights
+@dataclass
+class BackboneLoadReport:
+    """What :func:`load_swin_imagenet` did."""
+
+    source: str
+    layout: str
+    loaded: list[str] = field(default_factory=list)
+    not_loaded: list[str] = field(default_factory=list)
+    """Backbone parameters left at their init (e.g. the APE and norm0–3, absent from ImageNet files)."""
+    ignored: list[str] = field(default_factory=list)
+    """Checkpoint keys not used (classifier head, final norm, attn masks, index buffers, mismatches)."""
+
+    def summary(self) -> str:
+        return (
+            f"{self.source} ({self.layout} layout): loaded {len(self.loaded)} tensors; "
+            f"left at init: {', '.join(self.not_loaded) or 'none'}; "
+            f"ignored {len(self.ignored)} checkpoint keys"
+        )
+
+
+def _timm_to_release_swin(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """timm's Swin layout → the original release layout (``layers.{i}.downsample`` → ``layers.{i-1}``)."""
+    out = {}
+    for k, v in sd.items():
+        m = re.match(r"^layers\.(\d+)\.downsample\.(.+)$", k)
+        if m:
+            k = f"layers.{int(m.group(1)) - 1}.downsample.{m.group(2)}"
+        out[k] = v
+    return out
+
+
+def _fetch_timm_swin_b() -> dict[str, torch.Tensor]:
+    import timm
+
+    net = timm.create_model(TIMM_SWIN_B_HUB_ID, pretrained=True)
+    return {k: v.detach() for k, v in net.state_dict().items()}
+
+
+def load_swin_imagenet(
+    backbone: SwinTransformer, source: str | os.PathLike | Mapping[str, torch.Tensor]
+) -> BackboneLoadReport:
+    """Load ImageNet Swin weights into our Swin backbone (for training from scratch).
+
+    Args:
+        backbone: the :class:`SwinTransformer` to fill in place.
+        source: a file (original release ``.pth`` with a ``model`` key, or a timm ``.pth``/``.safetensors``),
+            ``"timm"`` for timm's hub id :data:`TIMM_SWIN_B_HUB_ID` (network), or a state dict.
+
+    Returns:
+        :class:`BackboneLoadReport`; keys with matching name and shape are loaded, the rest reported.
+
+    Raises:
+        CheckpointError: nothing at all matched (wrong file).
+    """
+    if isinstance(source, Mapping):
+        sd, name = dict(source), "state dict"
+    elif str(source) == "timm":
+        sd, name = _fetch_timm_swin_b(), f"timm hub {TIMM_SWIN_B_HUB_ID}"
+    else:
+        sd, name = _read_state_dict(source), str(source)
+    if any(k.startswith("encoder.layers.") for k in sd):  # a full PDFNet/official file: take its encoder
+        sd = {k[len("encoder."):]: v for k, v in sd.items() if k.startswith("encoder.")}
+    layout = "release"
+    if "layers.3.downsample.reduction.weight" in sd or "head.fc.weight" in sd:
+        layout = "timm"
+        sd = _timm_to_release_swin(sd)
+    own = backbone.state_dict()
+    take, ignored = {}, []
+    for k, v in sd.items():
+        if k in own and tuple(v.shape) == tuple(own[k].shape):
+            take[k] = v
+        else:
+            ignored.append(k)
+    if not take:
+        raise CheckpointError(f"{name}: no key matches the Swin backbone (is this a Swin checkpoint?)")
+    backbone.load_state_dict(take, strict=False)
+    report = BackboneLoadReport(
+        source=name, layout=layout, loaded=sorted(take), not_loaded=[k for k in own if k not in take],
+        ignored=ignored,
+    )
+    log.info("backbone weights: %s", report.summary())
+    return report
