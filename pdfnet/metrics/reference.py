@@ -1,0 +1,143 @@
+"""Benchmark/test-only reference: PySODMetrics 1.6.2 + a straightforward port of the official IS-Net HCE.
+
+This is the *baseline* that ``pdfnet bench metrics`` times against :mod:`pdfnet.metrics` and that tests
+compare values with. It is deliberately the plain, slow protocol: PySODMetrics' five classes (each calls its
+own ``prepare_data``), scikit-image's ``skeletonize``, a per-point Python loop over contour points and
+``cv2.approxPolyDP``. Needs the ``dev`` extras (``pysodmetrics``, ``scikit-image``); the import is lazy so the
+package itself never depends on them. ``cv2.approxPolyDP`` is only faithful with OpenCV <= 4.12 (see
+:mod:`pdfnet.metrics.rdp`); :func:`official_hce` warns otherwise.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=np.uint8)
+
+
+def _opencv_pre_413() -> bool:
+    major, minor = (int(v) for v in cv2.__version__.split(".")[:2])
+    return (major, minor) < (4, 13)
+
+
+def _segments_of(contours, mask: np.ndarray, cond: np.ndarray):
+    """Official ``filter_bdy_cond``: kept boundary segments and the independent-region count."""
+    from skimage.measure import label
+
+    cond = cv2.dilate(cond.astype(np.uint8), _CROSS)
+    labels = label(mask)
+    flags = np.ones(len(np.unique(labels)), dtype=np.int64)
+    flags[0] = 0
+    visited = np.zeros(mask.shape, dtype=bool)
+    segments = []
+    for contour in contours:
+        runs, run = [], []
+        for pt in contour[:, 0, :]:
+            c, r = int(pt[0]), int(pt[1])
+            if cond[r, c] == 0 or visited[r, c]:
+                if run:
+                    runs.append(run)
+                    run = []
+                continue
+            run.append([c, r])
+            visited[r, c] = True
+            flags[labels[r, c]] = 0
+        if run:
+            runs.append(run)
+        if len(runs) > 1:
+            fx, fy = runs[0][0]
+            lx, ly = runs[-1][-1]
+            if max(abs(fx - lx), abs(fy - ly)) == 1:
+                runs[-1].extend(runs[0][::-1])
+                del runs[0]
+        segments.extend(np.array(r, dtype=np.int32)[:, None, :] for r in runs)
+    return segments, int(flags.sum())
+
+
+def official_hce(gt_u8: np.ndarray, pred_u8: np.ndarray, skeleton: np.ndarray | None = None,
+                 relax: int = 5, epsilon: float = 2.0) -> tuple[int, int, int, int]:
+    """Official IS-Net ``relax_HCE`` → ``(fp_points, fp_indep, fn_points, fn_indep)``."""
+    from skimage.morphology import skeletonize
+
+    if not _opencv_pre_413():
+        warnings.warn("official_hce: OpenCV >= 4.13 changed approxPolyDP; values differ from the protocol",
+                      stacklevel=2)
+    g = gt_u8 > 128
+    p = pred_u8 > 128
+    ske = skeletonize(g) if skeleton is None else skeleton
+    tp = g & p
+    fp = p & ~g
+    fn = g & ~p
+    ue = cv2.erode((g | p).astype(np.uint8), _CROSS, iterations=relax).astype(bool)
+    fp_ = fp & ue
+    for _ in range(relax):
+        fp_ = cv2.dilate(fp_.astype(np.uint8), _CROSS).astype(bool) & ~(tp | fn)
+    fp_ = fp & fp_
+    fn_ = fn & ue
+    for _ in range(relax):
+        fn_ = cv2.dilate(fn_.astype(np.uint8), _CROSS).astype(bool) & ~(tp | fp)
+    fn_ = fn & fn_
+    fn_ = fn_ | (ske & ~tp)
+    out = []
+    for mask, cond in ((fp_, tp | fn_), (fn_, ~(tp | fp_ | fn_))):
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
+        segs, indep = _segments_of(contours, mask, cond)
+        points = sum(len(cv2.approxPolyDP(s, epsilon, False)) for s in segs)
+        out += [int(points), indep]
+    return tuple(out)  # type: ignore[return-value]
+
+
+class ReferenceEvaluator:
+    """PySODMetrics 1.6.2 (F, E, MAE, S, wF) + official HCE, fed uint8 arrays like the DIS tools."""
+
+    def __init__(self) -> None:
+        import py_sod_metrics as psm
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.fm = psm.Fmeasure()
+        self.em = psm.Emeasure()
+        self.mae = psm.MAE()
+        self.sm = psm.Smeasure()
+        self.wfm = psm.WeightedFmeasure()
+        self.hces: list[int] = []
+
+    def update(self, pred_u8: np.ndarray, gt_u8: np.ndarray, skeleton: np.ndarray | None = None) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.fm.step(pred=pred_u8, gt=gt_u8)
+            self.em.step(pred=pred_u8, gt=gt_u8)
+            self.mae.step(pred=pred_u8, gt=gt_u8)
+            self.sm.step(pred=pred_u8, gt=gt_u8)
+            self.wfm.step(pred=pred_u8, gt=gt_u8)
+        self.hces.append(sum(official_hce(gt_u8, pred_u8, skeleton)))
+
+    def per_image(self, i: int) -> dict:
+        """Per-image values of image ``i`` in :class:`pdfnet.metrics.DISMetrics` key names."""
+        fm = np.asarray(self.fm.changeable_fms[i])
+        em = np.asarray(self.em.changeable_ems[i])
+        return {
+            "fm": fm, "precision": np.asarray(self.fm.precisions[i]),
+            "recall": np.asarray(self.fm.recalls[i]),
+            "em": em, "adpF": float(self.fm.adaptive_fms[i]), "adpE": float(self.em.adaptive_ems[i]),
+            "MAE": float(self.mae.maes[i]), "S": float(self.sm.sms[i]), "wF": float(self.wfm.weighted_fms[i]),
+            "HCE": int(self.hces[i]),
+        }
+
+    def compute(self) -> dict:
+        """Dataset aggregates in :data:`pdfnet.metrics.AGGREGATE_KEYS` names."""
+        fm = self.fm.get_results()
+        em = self.em.get_results()["em"]
+        p, r = fm["pr"]["p"], fm["pr"]["r"]
+        f_meanpr = 1.3 * p * r / (0.3 * p + r + 1e-16)
+        return {
+            "maxF": float(fm["fm"]["curve"].max()), "meanF": float(fm["fm"]["curve"].mean()),
+            "adpF": float(fm["fm"]["adp"]), "maxE": float(em["curve"].max()),
+            "meanE": float(em["curve"].mean()),
+            "adpE": float(em["adp"]), "MAE": float(self.mae.get_results()["mae"]),
+            "S": float(self.sm.get_results()["sm"]), "wF": float(self.wfm.get_results()["wfm"]),
+            "HCE": float(np.mean(self.hces)), "maxF_meanPR": float(f_meanpr.max()),
+        }
