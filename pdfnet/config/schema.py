@@ -125,13 +125,28 @@ class EvalConfig:
 
 @dataclass
 class DepthConfig:
-    """Pseudo-depth precompute with Depth Anything V2 (shared spec §3)."""
+    """Pseudo-depth precompute with Depth Anything V2 (shared spec §3; ``pdfnet depth``)."""
 
-    models: list[str] = field(default_factory=lambda: ["small", "base", "large", "large_1024"])
-    input_size: int = 518
+    models: list[str] = field(default_factory=lambda: ["all"])
+    """Aliases ``small``/``base``/``large``/``large_1024``, ``all`` (the four; ``large_1024`` only
+    for training splits), or one transformers model id / local dir (then ``name`` is required)."""
+    name: str | None = None
+    """Folder suffix (``depth_<name>``) for a custom model."""
+    model_paths: list[str] = field(default_factory=list)
+    """Local weights per alias, ``ALIAS=DIR`` (``large=DIR`` also serves ``large_1024``)."""
+    models_dir: str | None = None
+    """Folder with one sub-folder per hub model (``Depth-Anything-V2-Small-hf`` …)."""
+    input_size: int | None = None
+    """Overrides the input size of every model except ``large_1024``; null = 518 (official)."""
     batch_size: int = 8
-    dtype: Literal["fp32", "fp16", "bf16"] = "fp16"
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    """``auto``: fp16 on CUDA, fp32 on CPU."""
     bit_depth: Literal[8, 16] = 8
+    workers: int = 4
+    """Decode threads and encode/write threads (each)."""
+    target_splits: list[str] | None = None
+    """Splits that get ``large_1024`` with ``models: [all]``; null = splits named ``*-TR``."""
+    device: str = "auto"
 
 
 @dataclass

@@ -1,0 +1,472 @@
+"""Idempotent, batched pseudo-depth precompute for DIS5K-layout trees and plain folders.
+
+Pipeline (one pass per input size; DAv2-S/B/L at 518 share a pass, ``large_1024`` gets its own):
+
+1. Plan: list sources, shard them over ``torchrun`` ranks (``RANK``/``WORLD_SIZE``), read image sizes
+   from file headers and check which outputs are already finished (threads). Finished = a PNG that
+   decodes (PIL ``verify``: complete file, valid chunk CRCs) with the source's H×W and the requested
+   bit depth; anything else (missing, truncated, wrong size/bit depth) is redone.
+2. Batch: images are grouped by their network input size (so no padding ever changes results) and
+   cut into batches of ``batch_size``.
+3. Decode in a thread pool, a few batches ahead; the main thread runs every model of the pass on each
+   batch (pre/post-processing and min–max on the device), and a second thread pool encodes and writes
+   the PNGs atomically (temp file + rename), so a crash never leaves a partial file.
+4. Corrupt inputs are reported by name and skipped; the caller turns them into a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from pdfnet.depth.estimator import DepthEstimator
+from pdfnet.depth.registry import TARGET_ALIAS, depth_folder_name
+from pdfnet.errors import UserError
+from pdfnet.utils.io import ImageReadError, list_images, read_rgb, write_image
+
+log = logging.getLogger(__name__)
+
+IMAGE_DIRS: tuple[str, ...] = ("images", "im")
+"""Image sub-folders of a split, in order of preference (the release's name first, then DIS5K's)."""
+
+
+# ----------------------------------------------------------------------------------- planning
+@dataclass
+class DepthJob:
+    """One source image and the depth maps to make from it (``{depth name: output path}``)."""
+
+    src: Path
+    outputs: dict[str, Path]
+
+
+@dataclass
+class DepthTarget:
+    """A depth to compute: its name, how to load its estimator, and its nominal input size.
+
+    ``input_size`` only groups targets into passes before any model is loaded; ``load`` is called
+    once, and only if some image still needs this depth.
+    """
+
+    name: str
+    load: Callable[[], DepthEstimator]
+    input_size: int
+
+
+@dataclass
+class DepthRunStats:
+    """What a run did. ``seconds`` is wall time of the compute phase (planning excluded)."""
+
+    images: int = 0
+    """Images decoded and run through at least one model."""
+    written: int = 0
+    """Depth maps written (or encoded only, when ``write=False``)."""
+    skipped: int = 0
+    """Depth maps already finished and left alone."""
+    failed: list[str] = field(default_factory=list)
+    """``"path: reason"`` per unreadable input."""
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    """Time inside the estimators (upload, pre/post-processing, forward, min–max, download)."""
+    plan_seconds: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+    def merge(self, other: DepthRunStats) -> None:
+        self.images += other.images
+        self.written += other.written
+        self.skipped += other.skipped
+        self.failed += other.failed
+        self.seconds += other.seconds
+        self.model_seconds += other.model_seconds
+        self.plan_seconds += other.plan_seconds
+
+
+def find_image_dir(split_dir: Path) -> Path | None:
+    """``<split>/images`` or ``<split>/im`` (first that exists), else None."""
+    for name in IMAGE_DIRS:
+        if (split_dir / name).is_dir():
+            return split_dir / name
+    return None
+
+
+def discover_splits(root: str | os.PathLike) -> list[str]:
+    """Sorted names of the sub-folders of ``root`` that hold an ``images/`` or ``im/`` folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"data root not found: {root}")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and find_image_dir(p) is not None)
+
+
+def is_target_split(split: str) -> bool:
+    """Default rule for where ``large_1024`` (the training target) is made: training splits, i.e.
+    names ending in ``TR`` after a ``-``/``_`` or alone (``DIS-TR``, ``HRSOD-TR``, ``TR``)."""
+    s = split.upper()
+    return s == "TR" or s.endswith("-TR") or s.endswith("_TR")
+
+
+def _dst_name(src: Path) -> str:
+    return src.stem + ".png"
+
+
+def _check_stems(srcs: list[Path], where: Path) -> None:
+    seen: dict[str, Path] = {}
+    for s in srcs:
+        if s.stem in seen:
+            raise UserError(f"two images share the name {s.stem!r} in {where}: {seen[s.stem].name}, {s.name}")
+        seen[s.stem] = s
+
+
+def plan_dataset(
+    root: str | os.PathLike,
+    names: list[str],
+    splits: list[str] | None = None,
+    target_splits: list[str] | None = None,
+) -> list[DepthJob]:
+    """Jobs for a DIS5K-layout tree: ``<root>/<split>/depth_<name>/<stem>.png`` per image.
+
+    Args:
+        root: the data root (holds ``DIS-TR/``, ``DIS-VD/`` …).
+        names: depth names (aliases or a custom name).
+        splits: splits to do; None = every split found (:func:`discover_splits`).
+        target_splits: the only splits that get ``large_1024``; None = every split.
+            ``pdfnet depth --model all`` passes the training splits (:func:`is_target_split`).
+    """
+    root = Path(root)
+    available = discover_splits(root)
+    if splits is None:
+        splits = available
+        if not splits:
+            raise UserError(f"no split with an images/ or im/ folder under {root}")
+    missing = [s for s in splits if s not in available]
+    if missing:
+        raise UserError(
+            f"split(s) {', '.join(missing)} not found under {root} with an images/ or im/ folder "
+            f"(found: {', '.join(available) or 'none'})"
+        )
+    jobs: list[DepthJob] = []
+    for split in splits:
+        is_tgt = target_splits is None or split in target_splits
+        split_names = [n for n in names if n != TARGET_ALIAS or is_tgt]
+        if not split_names:
+            continue
+        img_dir = find_image_dir(root / split)
+        assert img_dir is not None
+        srcs = list_images(img_dir)
+        _check_stems(srcs, img_dir)
+        for src in srcs:
+            outs = {n: root / split / depth_folder_name(n) / _dst_name(src) for n in split_names}
+            jobs.append(DepthJob(src, outs))
+    return jobs
+
+
+def plan_folder(images: str | os.PathLike, out: str | os.PathLike, name: str) -> list[DepthJob]:
+    """Jobs for a plain folder: ``<out>/<stem>.png`` for every image in ``images`` (one depth)."""
+    images, out = Path(images), Path(out)
+    if not images.is_dir():
+        raise UserError(f"images folder not found: {images}")
+    if out.resolve() == images.resolve():
+        raise UserError("--out must be a different folder from --images")
+    srcs = list_images(images)
+    if not srcs:
+        raise UserError(f"no images found in {images}")
+    _check_stems(srcs, images)
+    return [DepthJob(s, {name: out / _dst_name(s)}) for s in srcs]
+
+
+def shard(jobs: list[DepthJob], rank: int, world_size: int) -> list[DepthJob]:
+    """Disjoint, deterministic share of ``jobs`` for one rank (sorted by source path, strided)."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise UserError(f"invalid RANK={rank} / WORLD_SIZE={world_size}")
+    ordered = sorted(jobs, key=lambda j: str(j.src))
+    return ordered[rank::world_size]
+
+
+def dist_env() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from ``torchrun``'s environment (``(0, 1, 0)`` if absent)."""
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise UserError("RANK / WORLD_SIZE / LOCAL_RANK must be integers") from None
+    return rank, world, local
+
+
+# --------------------------------------------------------------------------- finished outputs
+def header_size(path: Path) -> tuple[int, int] | None:
+    """``(H, W)`` from the file header (no pixel decode), or None if PIL cannot read it."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+        return int(h), int(w)
+    except Exception:  # noqa: BLE001 - the decoder gets the final word on bad files
+        return None
+
+
+def is_finished(dst: Path, size: tuple[int, int] | None, bits: int) -> bool:
+    """True if ``dst`` is a complete, valid PNG of ``size`` (H, W) at ``bits`` per pixel."""
+    if not dst.is_file():
+        return False
+    try:
+        with Image.open(dst) as im:
+            mode, (w, h) = im.mode, im.size
+            im.verify()
+    except Exception:  # noqa: BLE001 - any failure to read counts as unfinished
+        return False
+    if size is not None and (h, w) != tuple(size):
+        return False
+    return mode == "L" if bits == 8 else mode in ("I;16", "I;16B", "I;16L", "I")
+
+
+@dataclass
+class _Planned:
+    src: Path
+    size: tuple[int, int] | None
+    todo: dict[str, Path]
+
+
+def _plan_one(job: DepthJob, bits: int, overwrite: bool) -> tuple[_Planned, int]:
+    size = header_size(job.src)
+    todo = {n: d for n, d in job.outputs.items() if overwrite or not is_finished(d, size, bits)}
+    return _Planned(job.src, size, todo), len(job.outputs) - len(todo)
+
+
+# ----------------------------------------------------------------------------------- running
+def _batches(
+    items: list[_Planned], key: Callable[[tuple[int, int]], tuple], batch_size: int
+) -> list[list[_Planned]]:
+    """Group by network input size (``key``); unknown sizes go alone. Order is deterministic."""
+    groups: dict[tuple, list[_Planned]] = {}
+    singles: list[list[_Planned]] = []
+    for it in items:
+        if it.size is None:
+            singles.append([it])
+        else:
+            groups.setdefault(key(it.size), []).append(it)
+    out: list[list[_Planned]] = []
+    for k in sorted(groups):
+        g = groups[k]
+        out += [g[i : i + batch_size] for i in range(0, len(g), batch_size)]
+    return out + singles
+
+
+def _decode(batch: list[_Planned]) -> list[np.ndarray | ImageReadError]:
+    out: list[np.ndarray | ImageReadError] = []
+    for it in batch:
+        try:
+            out.append(read_rgb(it.src))
+        except ImageReadError as e:
+            out.append(e)
+    return out
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, batches: list[list[_Planned]], depth: int
+) -> Iterator[tuple[list[_Planned], list[np.ndarray | ImageReadError]]]:
+    """Yield ``(batch, decoded)`` in order while up to ``depth`` batches decode in the background.
+
+    Each image is its own task so one batch decodes on several threads at once.
+    """
+    queue: deque[tuple[list[_Planned], list[Future]]] = deque()
+    it = iter(batches)
+
+    def submit() -> bool:
+        b = next(it, None)
+        if b is None:
+            return False
+        queue.append((b, [pool.submit(_decode, [x]) for x in b]))
+        return True
+
+    for _ in range(depth):
+        if not submit():
+            break
+    while queue:
+        b, futs = queue.popleft()
+        submit()
+        yield b, [f.result()[0] for f in futs]
+
+
+def _encode_write(dst: Path | None, arr: np.ndarray) -> None:
+    if dst is None:  # timing mode: encode, do not write
+        ok, _ = cv2.imencode(".png", arr)
+        if not ok:
+            raise UserError("PNG encoding failed")
+        return
+    write_image(dst, arr, rgb=False)
+
+
+class _Writer:
+    """Bounded background PNG encode + atomic write; re-raises the first failure."""
+
+    def __init__(self, pool: ThreadPoolExecutor, max_pending: int) -> None:
+        self.pool, self.max_pending = pool, max_pending
+        self.pending: set[Future] = set()
+
+    def submit(self, dst: Path | None, arr: np.ndarray) -> None:
+        self.pending.add(self.pool.submit(_encode_write, dst, arr))
+        while len(self.pending) > self.max_pending:
+            done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                f.result()
+
+    def drain(self) -> None:
+        while self.pending:
+            self.pending.pop().result()
+
+
+def _group_passes(targets: Iterable[DepthTarget]) -> list[list[DepthTarget]]:
+    passes: dict[int, list[DepthTarget]] = {}
+    for t in targets:
+        passes.setdefault(t.input_size, []).append(t)
+    return [passes[k] for k in sorted(passes)]
+
+
+def run_depth(
+    jobs: list[DepthJob],
+    targets: list[DepthTarget],
+    *,
+    bits: int = 8,
+    batch_size: int = 8,
+    workers: int = 4,
+    overwrite: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    progress: bool = True,
+    write: bool = True,
+) -> DepthRunStats:
+    """Compute the missing depth maps of ``jobs`` (this rank's shard), return what was done.
+
+    Args:
+        jobs: from :func:`plan_dataset` / :func:`plan_folder`; every output name must be a target.
+        targets: one per depth name; estimators are loaded lazily, per pass.
+        bits: 8 or 16 (PNG bit depth).
+        batch_size: images per forward.
+        workers: decode threads and encode/write threads (each).
+        overwrite: redo finished outputs too.
+        rank, world_size: shard of ``jobs`` this process handles.
+        progress: show a tqdm bar (images/s) on rank 0.
+        write: False encodes the PNGs but writes nothing (benchmarking).
+    """
+    if bits not in (8, 16):
+        raise UserError(f"bit depth must be 8 or 16, got {bits}")
+    if batch_size < 1 or workers < 1:
+        raise UserError("batch size and workers must be >= 1")
+    by_name = {t.name: t for t in targets}
+    unknown = {n for j in jobs for n in j.outputs} - set(by_name)
+    if unknown:
+        raise ValueError(f"jobs name depths without a target: {sorted(unknown)}")
+    stats = DepthRunStats()
+    mine = shard(jobs, rank, world_size)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="depth-io") as pool:
+        planned = []
+        for p, skipped in pool.map(lambda j: _plan_one(j, bits, overwrite), mine):
+            planned.append(p)
+            stats.skipped += skipped
+    stats.plan_seconds = time.perf_counter() - t0
+    show = progress and rank == 0
+    for group in _group_passes(targets):
+        names = [t.name for t in group]
+        items = [p for p in planned if any(n in p.todo for n in names)]
+        if not items:
+            continue
+        ests = {t.name: t.load() for t in group}
+        stats.merge(_run_pass(items, ests, bits, batch_size, workers, show, write))
+        del ests
+    return stats
+
+
+def _run_pass(
+    items: list[_Planned],
+    ests: dict[str, DepthEstimator],
+    bits: int,
+    batch_size: int,
+    workers: int,
+    show: bool,
+    write: bool,
+) -> DepthRunStats:
+    stats = DepthRunStats()
+    est_list = list(ests.values())
+
+    def key(size: tuple[int, int]) -> tuple:
+        return tuple(e.target_size(*size) for e in est_list)
+
+    batches = _batches(items, key, batch_size)
+    desc = "depth " + "+".join(ests)
+    t0 = time.perf_counter()
+    with (
+        ThreadPoolExecutor(workers, thread_name_prefix="depth-decode") as dpool,
+        ThreadPoolExecutor(workers, thread_name_prefix="depth-write") as wpool,
+        tqdm(total=len(items), desc=desc, unit="img", disable=not show, dynamic_ncols=True) as bar,
+    ):
+        writer = _Writer(wpool, max_pending=4 * batch_size * len(ests))
+        try:
+            for batch, decoded in _prefetch(dpool, batches, depth=max(2, workers)):
+                ok: list[tuple[_Planned, torch.Tensor]] = []
+                for it, img in zip(batch, decoded, strict=True):
+                    if isinstance(img, ImageReadError):
+                        stats.failed.append(f"{it.src}: {img}")
+                        bar.write(f"depth: skipping unreadable input {it.src} ({img})")
+                    else:
+                        ok.append((it, torch.from_numpy(img)))
+                # Actual decoded sizes decide the groups (headers can lie or be missing).
+                groups: dict[tuple, list[tuple[_Planned, torch.Tensor]]] = {}
+                for it, t in ok:
+                    groups.setdefault(key((t.shape[0], t.shape[1])), []).append((it, t))
+                for members in groups.values():
+                    for name, est in ests.items():
+                        sub = [(it, t) for it, t in members if name in it.todo]
+                        if not sub:
+                            continue
+                        t1 = time.perf_counter()
+                        maps = est.quantized_batch([t for _, t in sub], bits)
+                        stats.model_seconds += time.perf_counter() - t1
+                        for (it, _), m in zip(sub, maps, strict=True):
+                            writer.submit(it.todo[name] if write else None, m)
+                            stats.written += 1
+                stats.images += len(ok)
+                bar.update(len(batch))
+            writer.drain()
+        except BaseException:
+            for f in writer.pending:
+                f.cancel()
+            raise
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def time_depth(
+    files: list[str | os.PathLike],
+    estimator: DepthEstimator,
+    *,
+    batch_size: int = 8,
+    workers: int = 4,
+    bits: int = 8,
+    progress: bool = False,
+) -> DepthRunStats:
+    """Run the full pipeline (decode → depth → min–max → PNG encode) over ``files`` without writing.
+
+    For benchmarks: ``stats.images_per_s`` is end-to-end throughput, ``stats.model_seconds`` the time
+    spent in the estimator. Warm the device up first (e.g. call once on a few files) for stable numbers.
+    """
+    name = estimator.name or "model"
+    jobs = [DepthJob(Path(f), {name: Path(os.devnull)}) for f in files]
+    target = DepthTarget(name, lambda: estimator, estimator.input_size)
+    return run_depth(
+        jobs, [target], bits=bits, batch_size=batch_size, workers=workers, overwrite=True,
+        progress=progress, write=False,
+    )

@@ -1,0 +1,387 @@
+"""Pseudo-depth precompute (pdfnet.depth, ``pdfnet depth``): conventions, CLI, idempotence, safety.
+
+All offline: a tiny random ``DepthAnythingForDepthEstimation`` is saved to a temp dir and used as
+every alias through ``--model-path``. Input sizes are kept small (``--input-size 28``, ``large_1024``
+patched to 56) so the whole file runs in seconds on CPU.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pdfnet.cli.main import main
+from pdfnet.depth import (
+    DEPTH_MODELS,
+    DepthEstimator,
+    DepthJob,
+    DepthModelSpec,
+    DepthTarget,
+    depth_folder_name,
+    parse_model_paths,
+    resolve_depth_dtype,
+    resolve_source,
+    run_depth,
+    target_size,
+    to_uint8,
+    to_uint16,
+)
+from pdfnet.depth import precompute as pre
+from pdfnet.depth.transforms import IMAGENET_MEAN, IMAGENET_STD, preprocess, quantize
+from pdfnet.errors import UserError
+
+SIZES = [(37, 53), (100, 61), (37, 53)]  # odd sizes; two share a network input size
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random 2-layer DAv2-architecture model saved with ``save_pretrained`` (transformers' tester style)."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    backbone = Dinov2Config(
+        image_size=56, patch_size=14, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=16, out_features=["stage1", "stage2"], reshape_hidden_states=False,
+    )
+    cfg = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=8, reassemble_factors=[4, 2],
+        neck_hidden_sizes=[4, 8], fusion_hidden_size=8, head_hidden_size=4, patch_size=14,
+    )
+    torch.manual_seed(0)
+    model = DepthAnythingForDepthEstimation(cfg).eval()
+    with torch.no_grad():  # random init gives ~1e-8 outputs; make them O(1) so maps are not degenerate
+        model.head.conv3.weight.mul_(1e4)
+    out = tmp_path_factory.mktemp("tiny_dav2")
+    model.save_pretrained(out)
+    return out
+
+
+def _write_images(folder: Path, sizes, prefix="img", ext=".jpg", seed=0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (h, w) in enumerate(sizes):
+        p = folder / f"{prefix}{i}{ext}"
+        assert cv2.imwrite(str(p), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture
+def small_1024(monkeypatch):
+    """Shrink ``large_1024``'s input size for speed (the code path is identical)."""
+    spec = DEPTH_MODELS["large_1024"]
+    monkeypatch.setitem(DEPTH_MODELS, "large_1024", DepthModelSpec(spec.name, spec.hub_id, 56))
+
+
+def _model_args(model_dir: Path) -> list[str]:
+    out = []
+    for alias in ("small", "base", "large"):
+        out += ["--model-path", f"{alias}={model_dir}"]
+    return out + ["--input-size", "28", "--workers", "2", "--no-progress"]
+
+
+def _read(p: Path) -> np.ndarray:
+    a = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    assert a is not None, p
+    return a
+
+
+# ----------------------------------------------------------------------------- conventions
+def _official_size(h: int, w: int, s: int, m: int = 14) -> tuple[int, int]:
+    """DAv2 ``Resize(keep_aspect_ratio, ensure_multiple_of=m, resize_method='lower_bound')``, numpy style."""
+    sh, sw = s / h, s / w
+    if sw > sh:
+        sh = sw
+    else:
+        sw = sh
+
+    def c(x):
+        y = int(np.round(x / m) * m)
+        return int(np.ceil(x / m) * m) if y < s else y
+
+    return c(sh * h), c(sw * w)
+
+
+def test_target_size_official_rule():
+    assert target_size(37, 53) == (518, 742)
+    assert target_size(100, 61) == (854, 518)
+    assert target_size(1000, 1000) == (518, 518)
+    assert target_size(518, 525) == (518, 532)  # 525/14 = 37.5 → half to even → 38·14
+    assert target_size(518, 539) == (518, 532)  # 38.5 → 38
+    assert target_size(1024, 1024, 1024) == (1036, 1036)  # 1022 < 1024 → round up
+    assert target_size(2000, 1500) == (686, 518)
+    rng = np.random.default_rng(1)
+    for h, w in rng.integers(20, 5000, (300, 2)):
+        for s in (518, 1024):
+            got = target_size(int(h), int(w), s)
+            assert got == _official_size(int(h), int(w), s)
+            assert min(got) >= s and got[0] % 14 == 0 and got[1] % 14 == 0
+
+
+@pytest.mark.parametrize("hw,size", [((37, 53), (518, 742)), ((90, 130), (56, 84))])
+def test_preprocess_matches_official_cv2(hw, size):
+    """Torch bicubic + ImageNet norm == the official cv2 INTER_CUBIC path (up- and down-scaling)."""
+    img = np.random.default_rng(2).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    assert target_size(*hw, input_size=min(size)) == size
+    ref = cv2.resize(img / 255.0, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+    ref = ((ref - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1).astype(np.float32)
+    got = preprocess([torch.from_numpy(img)], size)
+    assert got.shape == (1, 3, *size) and got.dtype == torch.float32
+    np.testing.assert_allclose(got[0].numpy(), ref, atol=2e-4)
+
+
+class _BrightnessStub(nn.Module):
+    """Returns the mean brightness of the de-normalised input as "depth" and records its input."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, pixel_values):
+        self.seen.append(pixel_values)
+        m = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        s = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        rgb = pixel_values * s + m
+        return types.SimpleNamespace(predicted_depth=rgb.mean(1))
+
+
+def test_polarity_rgb_order_and_sizes():
+    """Near = bright stays bright, channels reach the model in RGB order, output is at input size."""
+    img = np.zeros((37, 53, 3), np.uint8)
+    img[:, :26, 0] = 250  # bright *red* left half
+    img[:, 26:, 2] = 40  # dim blue right half
+    stub = _BrightnessStub()
+    est = DepthEstimator(stub, input_size=518)
+    (d,) = est([img])
+    (x,) = stub.seen
+    assert tuple(x.shape) == (1, 3, 518, 742)
+    rgb = x[0] * torch.tensor(IMAGENET_STD).view(3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    assert rgb[0, :, :300].mean() > 0.9 and rgb[2, :, :300].abs().mean() < 0.02  # R really is channel 0
+    assert d.shape == (37, 53) and d.dtype == np.float32
+    assert d[:, :20].mean() > 2 * d[:, 33:].mean()
+    u = to_uint8(d)
+    assert u.dtype == np.uint8 and u.min() == 0 and u.max() == 255
+    assert u[:, :20].mean() > 200 and u[:, 33:].mean() < 50
+
+
+def test_quantize_rounding_and_degenerate():
+    d = np.array([[0.0, 1.0, 2.0, 4.0]], np.float32)  # 63.75, 127.5 → 64, 128 (half to even)
+    assert to_uint8(d).tolist() == [[0, 64, 128, 255]]
+    assert to_uint16(d).tolist() == [[0, 16384, 32768, 65535]] and to_uint16(d).dtype == np.uint16
+    assert to_uint8(np.full((3, 4), 7.0, np.float32)).max() == 0
+    r = np.random.default_rng(3).random((40, 30)).astype(np.float32) * 5
+    for bits, fn in ((8, to_uint8), (16, to_uint16)):
+        assert np.array_equal(quantize(torch.from_numpy(r), bits).numpy(), fn(r).astype(np.int32))
+
+
+def test_batching_does_not_change_results(tiny_model_dir):
+    est = DepthEstimator.from_pretrained(str(tiny_model_dir), input_size=28, batch_size=8)
+    rng = np.random.default_rng(4)
+    imgs = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in SIZES]
+    together = est(imgs)
+    alone = [est([im])[0] for im in imgs]
+    for a, b, (h, w) in zip(together, alone, SIZES):
+        assert a.shape == (h, w) and a.dtype == np.float32 and a.min() >= 0
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * float(np.abs(b).max()))
+
+
+def test_processor_agrees_on_downscaled_shape(tiny_model_dir):
+    """The transformers DAv2 processor and ours agree on the input size of a large image (for small
+    images they differ: the processor does not enlarge to a 518 short side; see transforms.py)."""
+    from transformers import DPTImageProcessor
+
+    proc = DPTImageProcessor(size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14)
+    img = np.zeros((1200, 900, 3), np.uint8)
+    out = proc(images=img, return_tensors="pt")["pixel_values"]
+    assert tuple(out.shape[-2:]) == target_size(1200, 900) == (686, 518)
+
+
+def test_dtype_fallback_and_registry(monkeypatch, tmp_path):
+    with pytest.warns(UserWarning, match="fp16"):
+        assert resolve_depth_dtype("fp16", torch.device("cpu")) == torch.float32
+    assert resolve_depth_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_depth_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    assert DEPTH_MODELS["small"].hub_id == "depth-anything/Depth-Anything-V2-Small-hf"
+    assert DEPTH_MODELS["large_1024"].input_size == 1024
+    assert depth_folder_name("large_1024") == "depth_large_1024"
+    with pytest.raises(UserError):
+        depth_folder_name("../x")
+    paths = parse_model_paths([f"large={tmp_path}"])
+    assert paths["large_1024"] == str(tmp_path)
+    assert resolve_source("large_1024", paths) == str(tmp_path)
+    with pytest.raises(UserError):
+        parse_model_paths(["huge=/x"])
+    (tmp_path / "Depth-Anything-V2-Small-hf").mkdir()
+    monkeypatch.setenv("PDFNET_DEPTH_MODELS_DIR", str(tmp_path))
+    assert resolve_source("small") == str(tmp_path / "Depth-Anything-V2-Small-hf")
+    assert resolve_source("base") == "depth-anything/Depth-Anything-V2-Base-hf"
+    assert resolve_source("some/other-model") == "some/other-model"
+
+
+# ----------------------------------------------------------------------------- CLI / pipeline
+def test_cli_dataset_all_then_rerun_skips(tiny_model_dir, tmp_path, small_1024, capsys):
+    root = tmp_path / "DIS5K"
+    _write_images(root / "DIS-TR" / "im", SIZES)  # official DIS5K folder name
+    _write_images(root / "DIS-VD" / "images", SIZES[:2], ext=".png")  # release folder name
+    (root / "DIS-VD" / "masks").mkdir()
+    assert main(["depth", "--data-root", str(root), "--model", "all", *_model_args(tiny_model_dir)]) == 0
+    assert "18 maps written, 0 already done" in capsys.readouterr().err  # 3×4 + 2×3
+    expected = {
+        "DIS-TR": ["depth_small", "depth_base", "depth_large", "depth_large_1024"],
+        "DIS-VD": ["depth_small", "depth_base", "depth_large"],
+    }
+    for split, folders in expected.items():
+        have = sorted(p.name for p in (root / split).iterdir() if p.name.startswith("depth_"))
+        assert have == sorted(folders)
+        n = 3 if split == "DIS-TR" else 2
+        for f in folders:
+            files = sorted((root / split / f).iterdir())
+            assert [p.name for p in files] == [f"img{i}.png" for i in range(n)]
+            for p, (h, w) in zip(files, SIZES):
+                a = _read(p)
+                assert a.shape == (h, w) and a.dtype == np.uint8 and a.min() == 0 and a.max() == 255
+    # the 518-class models differ from each other only through weights; here they share weights, so equal
+    a = _read(root / "DIS-TR" / "depth_small" / "img1.png")
+    assert np.array_equal(a, _read(root / "DIS-TR" / "depth_large" / "img1.png"))
+    assert not np.array_equal(a, _read(root / "DIS-TR" / "depth_large_1024" / "img1.png"))
+
+    mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*.png") if "depth_" in p.parent.name}
+    assert main(["depth", "--data-root", str(root), "--model", "all", *_model_args(tiny_model_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "0 maps written, 18 already done" in err
+    assert mtimes == {p: p.stat().st_mtime_ns for p in mtimes}
+
+
+def test_cli_folder_16bit_and_bit_depth_change(tiny_model_dir, tmp_path):
+    imgs = tmp_path / "photos"
+    _write_images(imgs, SIZES[:2])
+    out = tmp_path / "out"
+    base = ["depth", "--images", str(imgs), "--out", str(out), "--model", str(tiny_model_dir),
+            "--name", "tiny", "--input-size", "28", "--no-progress"]
+    assert main([*base, "--bit-depth", "16"]) == 0
+    for i, (h, w) in enumerate(SIZES[:2]):
+        a = _read(out / f"img{i}.png")
+        assert a.shape == (h, w) and a.dtype == np.uint16 and a.min() == 0 and a.max() == 65535
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png"]
+    assert main(base) == 0  # 8-bit requested now: the 16-bit files do not count as finished
+    assert _read(out / "img0.png").dtype == np.uint8
+
+
+def test_interrupted_run_leaves_no_partial_file_and_resumes(tiny_model_dir, tmp_path, monkeypatch):
+    imgs = tmp_path / "photos"
+    _write_images(imgs, SIZES)
+    out = tmp_path / "out"
+    args = ["depth", "--images", str(imgs), "--out", str(out), "--model", "small",
+            "--model-path", f"small={tiny_model_dir}", "--input-size", "28", "--workers", "1",
+            "--no-progress"]
+    real = pre.write_image
+    calls = []
+
+    def crashing(path, img, rgb=True):
+        calls.append(path)
+        if len(calls) >= 2:  # the process "dies" after the first file
+            raise RuntimeError("simulated crash")
+        return real(path, img, rgb=rgb)
+
+    monkeypatch.setattr(pre, "write_image", crashing)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main(args)
+    left = sorted(out.iterdir())
+    assert len(left) == 1 and left[0].suffix == ".png"  # one finished file, no temp or partial file
+    _read(left[0])
+
+    # a crash inside the atomic write itself (after the temp file is written) leaves nothing either
+    import pdfnet.utils.io as io_mod
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pre, "write_image", real)
+    monkeypatch.setattr(io_mod.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        io_mod.write_image(out / "x.png", np.zeros((4, 4), np.uint8))
+    monkeypatch.undo()
+    assert sorted(out.iterdir()) == left
+
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png", "img2.png"]
+    # a truncated output is redone; finished ones are left alone
+    victim = out / "img1.png"
+    victim.write_bytes(victim.read_bytes()[:40])
+    keep = (out / "img0.png").stat().st_mtime_ns
+    assert main(args) == 0
+    assert _read(victim).shape == SIZES[1]
+    assert (out / "img0.png").stat().st_mtime_ns == keep
+
+
+def test_corrupt_input_reported_and_nonzero_exit(tiny_model_dir, tmp_path, capsys):
+    imgs = tmp_path / "photos"
+    _write_images(imgs, SIZES[:2])
+    (imgs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "out"
+    rc = main(["depth", "--images", str(imgs), "--out", str(out), "--model", "small",
+               "--model-path", f"small={tiny_model_dir}", "--input-size", "28", "--no-progress"])
+    assert rc == 1
+    assert "broken.jpg" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png"]
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--model", "{m}"], "--name is required"),
+        (["--model", "{m}", "--name", "a/b"], "invalid depth name"),
+        (["--model", "small", "--name", "x"], "only for a custom model"),
+        (["--model", "small,base"], "one model"),
+        (["--model", "small", "--model-path", "small=/nonexistent/dir"], "not a directory"),
+    ],
+)
+def test_cli_user_errors_exit_2(tiny_model_dir, tmp_path, capsys, extra, match):
+    imgs = tmp_path / "photos"
+    _write_images(imgs, SIZES[:1])
+    extra = [e.replace("{m}", str(tiny_model_dir)) for e in extra]
+    rc = main(["depth", "--images", str(imgs), "--out", str(tmp_path / "o"), *extra, "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+
+
+def test_cli_dataset_errors(tmp_path, capsys):
+    root = tmp_path / "DIS5K"
+    _write_images(root / "DIS-TR" / "im", SIZES[:1])
+    assert main(["depth", "--data-root", str(root), "--splits", "DIS-TE9", "--model", "small"]) == 2
+    assert "DIS-TE9" in capsys.readouterr().err
+    assert main(["depth", "--images", str(root / "DIS-TR" / "im"), "--out", str(root / "DIS-TR" / "im"),
+                 "--model", "small"]) == 2
+    assert "different folder" in capsys.readouterr().err
+
+
+def test_shards_are_disjoint_and_complete(tiny_model_dir, tmp_path):
+    imgs = tmp_path / "photos"
+    srcs = _write_images(imgs, SIZES + [(30, 30), (40, 29)])
+    jobs = [DepthJob(s, {"t": tmp_path / "o" / f"{s.stem}.png"}) for s in srcs]
+    parts = [pre.shard(jobs, r, 2) for r in range(2)]
+    names = [{j.src.name for j in p} for p in parts]
+    assert not names[0] & names[1] and names[0] | names[1] == {s.name for s in srcs}
+    est = DepthEstimator.from_pretrained(str(tiny_model_dir), input_size=28)
+    target = DepthTarget("t", lambda: est, 28)
+    written = [run_depth(jobs, [target], rank=r, world_size=2, progress=False, workers=1).written
+               for r in range(2)]
+    assert written == [3, 2]
+    assert len(list((tmp_path / "o").iterdir())) == 5
+
+
+def test_time_depth_reports_throughput(tiny_model_dir, tmp_path):
+    srcs = _write_images(tmp_path / "p", SIZES)
+    est = DepthEstimator.from_pretrained(str(tiny_model_dir), input_size=28)
+    stats = pre.time_depth(srcs, est, batch_size=2, workers=1)
+    assert stats.images == 3 and stats.written == 3 and stats.images_per_s > 0
+    assert 0 < stats.model_seconds <= stats.seconds
+    assert not list(tmp_path.glob("**/*.png"))
