@@ -106,3 +106,23 @@ def test_parity_s256_single_modules():
         np.testing.assert_allclose(i_terms["lv"].numpy(), z["loss_lv"][i], rtol=RTOL, atol=ATOL)
     for j, q in enumerate(out.depth_logits):
         np.testing.assert_allclose(sl(q, depth_gt)[0].numpy(), z["loss_silog"][j], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.slow
+def test_end_to_end_official_model_to_loss_s256():
+    """Synthetic official weights → our model (strict official loading) → pdfnet_loss == fixture losses.
+
+    Checks that the model's output object feeds the loss as the release's training forward does
+    (P0..P5, Q0..Q4 order and sizes). Costs one full S = 256 forward of the model (tens of seconds on CPU).
+    """
+    from pdfnet.models.official import from_official_state_dict
+
+    mw = _make_weights_module()
+    z = np.load(shared_path("fixtures", "pdfnet_official", "expected_S256_seed0.npz"))
+    model = from_official_state_dict(mw.official_state_dict(mw.DEFAULT_KEYS, 0))
+    inp = mw.make_inputs(0, 256)
+    with torch.no_grad():
+        out = model(inp["image"], inp["depth"], with_depth_decoder=True)
+    total, terms = pdfnet_loss(out, inp["gt"], inp["depth_gt"])
+    _assert_matches_fixture(z, terms)
+    np.testing.assert_allclose(total.numpy(), z["loss_total"], rtol=RTOL, atol=ATOL)
