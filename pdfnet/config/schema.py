@@ -59,18 +59,22 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    """PDFNet training loss (shared spec §2)."""
+    """PDFNet training loss (shared spec §2; :class:`pdfnet.losses.PDFNetLoss`). Defaults = the release:
+    L = Σ wᵢ[structᵢ + ssim_weight·ssimᵢ] + integrity_weight·Σ wᵢ·inteᵢ + silog_weight·Σ wⱼ·silogⱼ."""
 
     side_weight: float = 0.5
+    """Deep-supervision weight wᵢ of every side output (P1..P5, Q1..Q4); P0 and Q0 weigh 1."""
     ssim_weight: float = 0.5
     integrity_weight: float = 0.5
     silog_weight: float = 0.1
+    """Weight of the train-only depth decoder's SiLog sum (skipped when the model has none)."""
     iou_smooth: float = 1.0
     """+1 in the March-2025 release, 1e-6 in Oct-2025."""
     integrity_mean: Literal["batch", "per_sample"] = "batch"
-    """Object mean depth μ over the whole batch (release) or per sample."""
+    """Object mean depth μ over the whole batch (release) or per sample. An empty GT gives μ = 0
+    (the release divides 0/0 → NaN; Oct-2025's +1e-8 gives 0)."""
     depth_target_norm: Literal["batch", "per_sample"] = "batch"
-    """Min–max of the depth target over the whole batch (release) or per sample."""
+    """Min–max of the raw depth target over the whole batch (release) or per sample. Identical at B = 1."""
 
 
 @dataclass
