@@ -16,6 +16,7 @@ from pdfnet.errors import UserError
 
 #: Subcommand modules under ``pdfnet.cli``, in ``--help`` order.
 COMMANDS: tuple[str, ...] = (
+    "synth",
     "config_cmd",
     "depth",
 )

@@ -1,0 +1,147 @@
+"""Config → datasets and DataLoaders (the one place that reads :class:`~pdfnet.config.schema.DataConfig`).
+
+Shuffling is a pure function of ``(seed, epoch)`` too (a ``DistributedSampler`` with explicit
+``num_replicas``/``rank``, which needs no process group), so with the dataset's ``(seed, epoch, index)``
+generators a whole epoch is reproducible for resume and DDP. Evaluation shards with
+:class:`ShardSampler`, which never pads or duplicates samples (padding would bias DDP metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from pdfnet.config.schema import DataConfig
+from pdfnet.data.dataset import DISDataset
+from pdfnet.data.dis5k import available_depths, resolve_split_dir
+
+log = logging.getLogger(__name__)
+
+
+def resolve_target_depth(cfg: DataConfig, split: str) -> str | None:
+    """``cfg.target_depth``, or ``cfg.eval_depth`` when the target folder is absent and
+    ``cfg.allow_target_fallback`` is set (logged as a warning)."""
+    target = cfg.target_depth
+    if not target or not cfg.allow_target_fallback:
+        return target or None
+    if target not in available_depths(resolve_split_dir(cfg.root, split)):
+        log.warning("%s: depth_%s/ not found; using depth_%s as the integrity-loss target (fallback)",
+                    split, target, cfg.eval_depth)
+        return cfg.eval_depth
+    return target
+
+
+def build_train_dataset(cfg: DataConfig, seed: int = 0) -> DISDataset:
+    """The training split of ``cfg`` with the release's augmentations (``cfg.augment``)."""
+    return DISDataset(
+        cfg.root, cfg.train_split, size=cfg.size, train=True, input_depths=cfg.train_depths,
+        eval_depth=cfg.eval_depth, target_depth=resolve_target_depth(cfg, cfg.train_split),
+        augment=cfg.augment, seed=seed,
+    )
+
+
+def build_eval_dataset(cfg: DataConfig, split: str | None = None, size: int | None = None) -> DISDataset:
+    """An evaluation split (default ``cfg.val_split``): no augmentation, ``eval_depth`` input,
+    no ``depth_target``."""
+    return DISDataset(
+        cfg.root, split or cfg.val_split, size=size or cfg.size, train=False,
+        input_depths=(), eval_depth=cfg.eval_depth, target_depth=None, augment=False,
+    )
+
+
+def build_datasets(cfg: DataConfig, seed: int = 0) -> tuple[DISDataset, DISDataset]:
+    """``(train, val)`` datasets for ``cfg.train_split`` / ``cfg.val_split``."""
+    return build_train_dataset(cfg, seed), build_eval_dataset(cfg)
+
+
+class ShardSampler(Sampler[int]):
+    """Indices ``rank, rank + world_size, …`` of ``range(n)``: disjoint shards, no padding."""
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} not in [0, {world_size})")
+        self.n, self.rank, self.world_size = n, rank, world_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world_size))
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: derive numpy/random seeds from the worker's torch seed (which the
+    loader's generator fixes). The dataset itself does not use global RNGs; this protects user code."""
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def build_dataloader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    num_workers: int = 0,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    drop_last: bool | None = None,
+    pin_memory: bool = False,
+    persistent_workers: bool | None = None,
+) -> DataLoader:
+    """A DataLoader whose sample order is a function of ``(seed, epoch)``.
+
+    Args:
+        dataset: usually a :class:`DISDataset`.
+        batch_size: per-process batch size.
+        train: shuffle (seeded, per epoch) and drop the last partial batch by default; eval keeps order
+            and shards without padding.
+        num_workers: loader processes (0 = load in the main process).
+        seed: shuffle seed (the dataset has its own augmentation seed).
+        rank, world_size: this process's shard for DDP (no process group needed).
+        drop_last: override the default (train: True, eval: False).
+        pin_memory: pin batches (useful with CUDA).
+        persistent_workers: keep workers across epochs (default: ``num_workers > 0``).
+
+    Call :func:`set_epoch` before iterating each epoch.
+    """
+    drop_last = train if drop_last is None else drop_last
+    if train:
+        sampler: Sampler[int] = DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                                   shuffle=True, seed=seed, drop_last=drop_last)
+    else:
+        sampler = ShardSampler(len(dataset), rank, world_size)
+    workers = max(0, min(num_workers, os.cpu_count() or 1))
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
+        pin_memory=pin_memory, worker_init_fn=seed_worker if workers else None,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=workers > 0 and (persistent_workers is None or persistent_workers),
+    )
+
+
+def set_epoch(loader: DataLoader, epoch: int) -> None:
+    """Set the epoch on the loader's sampler and dataset (whichever support ``set_epoch``)."""
+    for obj in (loader.sampler, loader.dataset):
+        fn = getattr(obj, "set_epoch", None)
+        if callable(fn):
+            fn(epoch)
+
+
+__all__ = [
+    "ShardSampler",
+    "build_dataloader",
+    "build_datasets",
+    "build_eval_dataset",
+    "build_train_dataset",
+    "resolve_target_depth",
+    "seed_worker",
+    "set_epoch",
+]

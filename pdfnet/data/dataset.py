@@ -1,0 +1,207 @@
+"""``DISDataset``: DIS5K-layout samples resized, augmented and normalised as the PDFNet release does.
+
+Each item is a dict that ``torch.utils.data.default_collate`` batches directly:
+
+========================  ===========================================================================
+``image``                 float32 ``[3, S, S]``, RGB, ImageNet-normalised
+``gt``                    float32 ``[1, S, S]`` in [0, 1] (binary before augmentation, soft edges after)
+``depth``                 float32 ``[1, S, S]`` in [0, 1]; train: uniform pick among ``input_depths``;
+                          eval: ``eval_depth``
+``depth_target``          float32 ``[1, S, S]`` in [0, 1] from ``target_depth`` (absent when it is None)
+``stem``                  str
+``orig_size``             int64 ``[2]``: the image's original (H, W)
+``gt_path``               str: the original-resolution GT file (for evaluation at full size)
+========================  ===========================================================================
+
+Resizing follows the release (shared spec §3–§4.2): the image goes to S×S ignoring the aspect ratio
+(bilinear, ``align_corners=True``), the GT with nearest, depth maps bilinear with ``align_corners=True``.
+Training augmentations are :func:`pdfnet.data.transforms.augment_train`.
+
+Reproducibility: every random choice of a sample (its depth model and all augmentation parameters) comes
+from a generator seeded with ``(seed, epoch, index)``, so a resumed or distributed run sees exactly the
+same samples whatever the worker count. Call :meth:`DISDataset.set_epoch` before iterating each epoch;
+the epoch is kept in shared memory so persistent DataLoader workers see it too.
+
+Data problems are never silent:
+
+* unreadable / corrupt image, mask or depth file → :class:`~pdfnet.utils.io.ImageReadError` naming it;
+* GT size ≠ image size → :class:`~pdfnet.errors.UserError` naming both files and sizes;
+* a depth map whose aspect ratio differs from the image's by more than 2 % → ``UserError`` (stale or
+  wrong depth); a depth map of the same aspect ratio but another resolution is accepted (it is resized
+  to S×S anyway);
+* non-binary GT (anti-aliased or JPEG-damaged masks) → **documented conversion**: the mask is binarised
+  as ``value > 128`` (the same rule the DIS metrics apply to GT), before resizing. The release instead
+  used ``value / 255``; pass ``binarize_gt=False`` to get that behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from pdfnet.data.dis5k import Sample, discover_split
+from pdfnet.data.transforms import augment_train, normalize_image
+from pdfnet.errors import UserError
+from pdfnet.utils.io import read_gray, read_gray_float, read_rgb
+
+GT_THRESHOLD = 128
+"""GT pixels strictly above this 8-bit value are foreground."""
+_ASPECT_TOL = 0.02
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator for one sample of one epoch: a pure function of ``(seed, epoch, index)``."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(index)]))
+
+
+def _resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """``[C, H, W]`` → ``[C, size, size]`` (bilinear with align_corners=True, or legacy nearest)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    if mode == "nearest":
+        return F.interpolate(x[None], size=(size, size), mode="nearest")[0]
+    return F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=True)[0]
+
+
+class DISDataset(Dataset):
+    """A DIS5K-layout split as training or evaluation samples (see the module docstring).
+
+    Args:
+        root: DIS5K root (``<root>/<split>/im|images`` …) or the folder holding ``DIS5K/``.
+        split: split folder, e.g. ``DIS-TR``.
+        size: side S of the square network input.
+        train: training mode (random depth pick and augmentations) or evaluation mode.
+        input_depths: depth names drawn uniformly per training sample (release: small, base, large).
+        eval_depth: the depth name used in evaluation mode.
+        target_depth: depth name of the integrity-loss target D*; None → no ``depth_target`` key.
+        augment: apply the release augmentations (train mode only).
+        seed: base seed of the per-sample generators.
+        binarize_gt: binarise masks at ``> 128`` (default) or keep ``value / 255`` like the release.
+        zoom_border: up-crop border in pixels (None: the release's 30 px scaled to ``size``).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str,
+        size: int = 1024,
+        train: bool = False,
+        input_depths: Sequence[str] = ("small", "base", "large"),
+        eval_depth: str = "large",
+        target_depth: str | None = None,
+        augment: bool = True,
+        seed: int = 0,
+        *,
+        binarize_gt: bool = True,
+        zoom_border: int | None = None,
+    ) -> None:
+        if size < 8:
+            raise UserError(f"data size must be >= 8, got {size}")
+        self.root = str(root)
+        self.split = split
+        self.size = int(size)
+        self.train = bool(train)
+        self.input_depths = tuple(input_depths) if train else ()
+        self.eval_depth = eval_depth
+        self.target_depth = target_depth
+        self.augment = bool(augment) and self.train
+        self.seed = int(seed)
+        self.binarize_gt = binarize_gt
+        self.zoom_border = zoom_border
+        if self.train and not self.input_depths:
+            raise UserError("input_depths must name at least one depth folder for training")
+        needed = list(self.input_depths) if self.train else [eval_depth]
+        if target_depth is not None:
+            needed.append(target_depth)
+        self.index = discover_split(root, split, needed, require_gt=True)
+        self.samples: tuple[Sample, ...] = self.index.samples
+        # Shared so that persistent DataLoader workers see set_epoch() calls made in the main process.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.item())
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws the next items use (call before each epoch)."""
+        self._epoch.fill_(int(epoch))
+
+    def _load_depth(
+        self, path: os.PathLike, img_hw: tuple[int, int], image_path: os.PathLike
+    ) -> torch.Tensor:
+        d = read_gray_float(path)
+        if d.shape != img_hw:
+            ar_img, ar_d = img_hw[1] / img_hw[0], d.shape[1] / d.shape[0]
+            if abs(ar_d / ar_img - 1.0) > _ASPECT_TOL:
+                raise UserError(
+                    f"{self.split}: depth map {path} is {d.shape[0]}x{d.shape[1]} but image {image_path} is "
+                    f"{img_hw[0]}x{img_hw[1]} (different aspect ratio: stale or mismatched depth?)"
+                )
+        return _resize(torch.from_numpy(d)[None], self.size, "bilinear")
+
+    def load(self, index: int, depth_name: str) -> dict[str, torch.Tensor]:
+        """Read and resize one sample without augmentation or normalisation.
+
+        Returns:
+            ``image`` ``[3, S, S]`` in [0, 1], ``gt`` ``[1, S, S]``, ``depth`` ``[1, S, S]``, optional
+            ``depth_target`` ``[1, S, S]``, and ``orig_size`` ``[2]``.
+        """
+        s = self.samples[index]
+        rgb = read_rgb(s.image)
+        h, w = rgb.shape[:2]
+        gt_u8 = read_gray(s.gt)
+        if gt_u8.shape != (h, w):
+            raise UserError(
+                f"{self.split}: GT {s.gt} is {gt_u8.shape[0]}x{gt_u8.shape[1]} but image {s.image} is "
+                f"{h}x{w}"
+            )
+        if self.binarize_gt:
+            gt = torch.from_numpy((gt_u8 > GT_THRESHOLD).astype(np.float32))
+        else:
+            gt = torch.from_numpy(gt_u8.astype(np.float32) / 255.0)
+        image = torch.from_numpy(rgb).permute(2, 0, 1).float()
+        out = {
+            "image": _resize(image, self.size, "bilinear") / 255.0,
+            "gt": _resize(gt[None], self.size, "nearest"),
+            "depth": self._load_depth(s.depths[depth_name], (h, w), s.image),
+            "orig_size": torch.tensor([h, w], dtype=torch.int64),
+        }
+        if self.target_depth is not None:
+            out["depth_target"] = self._load_depth(s.depths[self.target_depth], (h, w), s.image)
+        return out
+
+    def __getitem__(self, index: int) -> dict:
+        rng = sample_rng(self.seed, self.epoch, index)
+        if self.train:
+            depth_name = self.input_depths[int(rng.integers(len(self.input_depths)))]
+        else:
+            depth_name = self.eval_depth
+        item = self.load(index, depth_name)
+        image = item.pop("image")
+        if self.augment:
+            keys = ["gt", "depth"] + (["depth_target"] if "depth_target" in item else [])
+            image, maps = augment_train(image, [item[k] for k in keys], rng, self.zoom_border)
+            for k, m in zip(keys, maps):
+                item[k] = m.clamp_(0.0, 1.0)
+        s = self.samples[index]
+        out = {"image": normalize_image(image).contiguous()}
+        out.update(item)
+        out["stem"] = s.stem
+        out["gt_path"] = str(s.gt)
+        return out
+
+    def __repr__(self) -> str:
+        mode = "train" if self.train else "eval"
+        return (f"DISDataset({self.split!r}, n={len(self)}, size={self.size}, {mode}, "
+                f"layout={self.index.layout}, depths={self.index.depth_names})")
+
+
+__all__ = ["GT_THRESHOLD", "DISDataset", "sample_rng"]
