@@ -42,7 +42,7 @@ SIZES = [(37, 53), (100, 61), (37, 53)]  # odd sizes; two share a network input 
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A random 2-layer DAv2-architecture model saved with ``save_pretrained`` (transformers' tester style)."""
+    """A random 2-layer DAv2-architecture model, ``save_pretrained`` (transformers' tester style)."""
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
     backbone = Dinov2Config(
@@ -192,15 +192,83 @@ def test_batching_does_not_change_results(tiny_model_dir):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * float(np.abs(b).max()))
 
 
-def test_processor_agrees_on_downscaled_shape(tiny_model_dir):
+def test_processor_agrees_on_downscaled_shape():
     """The transformers DAv2 processor and ours agree on the input size of a large image (for small
     images they differ: the processor does not enlarge to a 518 short side; see transforms.py)."""
     from transformers import DPTImageProcessor
 
-    proc = DPTImageProcessor(size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14)
+    proc = DPTImageProcessor(
+        size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14
+    )
     img = np.zeros((1200, 900, 3), np.uint8)
     out = proc(images=img, return_tensors="pt")["pixel_values"]
     assert tuple(out.shape[-2:]) == target_size(1200, 900) == (686, 518)
+
+
+def _official_infer_uint8(model: nn.Module, bgr: np.ndarray, input_size: int) -> np.ndarray:
+    """The release's recipe with cv2/numpy: DAv2 ``infer_image`` on a cv2 BGR image, then the depth
+    notebook's min–max ×255 written by cv2 (which rounds)."""
+    h, w = bgr.shape[:2]
+    img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) / 255.0
+    th, tw = _official_size(h, w, input_size)
+    img = cv2.resize(img, (tw, th), interpolation=cv2.INTER_CUBIC)
+    img = ((img - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+    x = torch.from_numpy(np.ascontiguousarray(img).astype(np.float32))[None]
+    with torch.no_grad():
+        d = torch.relu(model(pixel_values=x).predicted_depth)
+        d = torch.nn.functional.interpolate(d[:, None], (h, w), mode="bilinear", align_corners=True)[0, 0]
+    d = d.numpy()
+    d = (d - d.min()) / (d.max() - d.min()) * 255.0
+    ok, buf = cv2.imencode(".png", d)  # float → 8 bit the way cv2.imwrite does it
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+
+def test_end_to_end_matches_official_recipe(tiny_model_dir, tmp_path):
+    """``pdfnet depth`` output == the release's cv2/numpy recipe on the same weights (±1 level)."""
+    from transformers import AutoModelForDepthEstimation
+
+    srcs = _write_images(tmp_path / "photos", SIZES[:2])
+    out = tmp_path / "out"
+    assert main(["depth", "--images", str(tmp_path / "photos"), "--out", str(out), "--model",
+                 str(tiny_model_dir), "--name", "t", "--input-size", "42", "--no-progress"]) == 0
+    model = AutoModelForDepthEstimation.from_pretrained(tiny_model_dir).eval()
+    for src in srcs:
+        ref = _official_infer_uint8(model, cv2.imread(str(src)), 42)
+        got = _read(out / f"{src.stem}.png")
+        diff = np.abs(got.astype(int) - ref.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.02
+
+
+def test_strict_weights(tiny_model_dir, tmp_path):
+    """A model folder whose weights miss a tensor is refused (no silently random depth)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from pdfnet.depth import load_depth_model
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_model_dir, bad)
+    sd = load_file(bad / "model.safetensors")
+    sd.pop(next(k for k in sd if k.startswith("head.conv3")))
+    save_file(sd, bad / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(UserError, match="does not match"):
+        load_depth_model(str(bad))
+    with pytest.raises(UserError, match="cannot load depth model"):
+        load_depth_model(str(tmp_path / "missing"))
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_and_fp16_runs(tiny_model_dir):
+    rng = np.random.default_rng(5)
+    imgs = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in SIZES]
+    def run(**kw):
+        return DepthEstimator.from_pretrained(str(tiny_model_dir), input_size=56, **kw)(imgs)
+
+    cpu, gpu, half = run(), run(device="cuda", dtype="fp32"), run(device="cuda", dtype="fp16")
+    for c, g, h in zip(cpu, gpu, half):
+        assert np.abs(to_uint8(c).astype(int) - to_uint8(g).astype(int)).max() <= 1
+        assert h.shape == c.shape and np.isfinite(h).all() and to_uint8(h).max() == 255
 
 
 def test_dtype_fallback_and_registry(monkeypatch, tmp_path):
