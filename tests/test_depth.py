@@ -453,3 +453,20 @@ def test_time_depth_reports_throughput(tiny_model_dir, tmp_path):
     assert stats.images == 3 and stats.written == 3 and stats.images_per_s > 0
     assert 0 < stats.model_seconds <= stats.seconds
     assert not list(tmp_path.glob("**/*.png"))
+
+
+def test_plan_dataset_layouts(tmp_path):
+    outer = tmp_path / "data"
+    root = outer / "DIS5K"  # the archive unzips as <outer>/DIS5K/<split>
+    _write_images(root / "DIS-TR" / "im", SIZES[:1])
+    _write_images(root / "DIS-TE1" / "images", SIZES[:2])
+    jobs = pre.plan_dataset(outer, ["small", "large_1024"], target_splits=["DIS-TR"])
+    got = sorted((j.src.parent.parent.name, sorted(j.outputs)) for j in jobs)
+    assert got == [("DIS-TE1", ["small"]), ("DIS-TE1", ["small"]), ("DIS-TR", ["large_1024", "small"])]
+    tr = next(j for j in jobs if j.src.parent.name == "im")
+    assert tr.outputs["large_1024"] == root / "DIS-TR" / "depth_large_1024" / "img0.png"
+    assert pre.is_target_split("DIS-TR") and pre.is_target_split("HRSOD_TR")
+    assert not pre.is_target_split("DIS-TE1") and not pre.is_target_split("METR")
+    (root / "DIS-TR" / "images").mkdir()
+    with pytest.raises(UserError, match="both im/ and images/"):
+        pre.plan_dataset(root, ["small"], splits=["DIS-TR"])

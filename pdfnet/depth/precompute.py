@@ -103,12 +103,25 @@ def find_image_dir(split_dir: Path) -> Path | None:
     return None
 
 
-def discover_splits(root: str | os.PathLike) -> list[str]:
-    """Sorted names of the sub-folders of ``root`` that hold an ``images/`` or ``im/`` folder."""
+def resolve_root(root: str | os.PathLike) -> Path:
+    """``root``, or ``root/DIS5K`` when ``root`` holds no split but that folder exists (as the
+    DIS5K archive unzips; same rule as :mod:`pdfnet.data.dis5k`)."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"data root not found: {root}")
+    nested = root / "DIS5K"
+    if nested.is_dir() and not _splits_in(root) and _splits_in(nested):
+        return nested
+    return root
+
+
+def _splits_in(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and find_image_dir(p) is not None)
+
+
+def discover_splits(root: str | os.PathLike) -> list[str]:
+    """Sorted names of the sub-folders of the data root that hold an ``images/`` or ``im/`` folder."""
+    return _splits_in(resolve_root(root))
 
 
 def is_target_split(split: str) -> bool:
@@ -145,7 +158,7 @@ def plan_dataset(
         target_splits: the only splits that get ``large_1024``; None = every split.
             ``pdfnet depth --model all`` passes the training splits (:func:`is_target_split`).
     """
-    root = Path(root)
+    root = resolve_root(root)
     available = discover_splits(root)
     if splits is None:
         splits = available
@@ -165,6 +178,8 @@ def plan_dataset(
             continue
         img_dir = find_image_dir(root / split)
         assert img_dir is not None
+        if all((root / split / d).is_dir() for d in IMAGE_DIRS):
+            raise UserError(f"{split}: both im/ and images/ exist in {root / split}; keep one layout")
         srcs = list_images(img_dir)
         _check_stems(srcs, img_dir)
         for src in srcs:
