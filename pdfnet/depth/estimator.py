@@ -197,7 +197,40 @@ class DepthEstimator:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
+    def input_key(self, height: int, width: int) -> tuple:
+        """Estimators with equal keys accept the same :meth:`prepare` batch for this image size."""
+        return (self.target_size(height, width), self.mean, self.std, self.device)
+
     @torch.inference_mode()
+    def prepare(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Upload and preprocess images that share one network input size.
+
+        Args:
+            images: RGB uint8 ``[H_i, W_i, 3]`` tensors (any device); all must map to the same
+                :meth:`target_size`.
+
+        Returns:
+            ``(x, sizes)``: the normalised batch ``[B, 3, h, w]`` (float32, on :attr:`device`) and
+            the original ``(H_i, W_i)``.
+        """
+        sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+        tsizes = {self.target_size(h, w) for h, w in sizes}
+        if len(tsizes) != 1:
+            raise ValueError(f"images map to different input sizes {sorted(tsizes)}; group them first")
+        imgs = [im.to(self.device, non_blocking=True) for im in images]
+        return preprocess(imgs, tsizes.pop(), self.mean, self.std), sizes
+
+    @torch.inference_mode()
+    def run_prepared(self, x: torch.Tensor, sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+        """Network + post-processing on a :meth:`prepare` batch: float32 ``[H_i, W_i]`` per image."""
+        with self._autocast():
+            out = self.model(pixel_values=x)
+        pred = out.predicted_depth if hasattr(out, "predicted_depth") else out[0]
+        pred = pred.float()
+        if self.invert:
+            pred = 1.0 / pred.clamp_min(1e-6)
+        return postprocess(pred, sizes)
+
     def forward_batch(self, images: list[torch.Tensor]) -> list[torch.Tensor]:
         """Depth for images that share one network input size.
 
@@ -208,25 +241,26 @@ class DepthEstimator:
         Returns:
             float32 ``[H_i, W_i]`` relative inverse depth per image, on :attr:`device`.
         """
-        sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
-        tsizes = {self.target_size(h, w) for h, w in sizes}
-        if len(tsizes) != 1:
-            raise ValueError(f"images map to different input sizes {sorted(tsizes)}; group them first")
-        imgs = [im.to(self.device, non_blocking=True) for im in images]
-        x = preprocess(imgs, tsizes.pop(), self.mean, self.std)
-        with self._autocast():
-            out = self.model(pixel_values=x)
-        pred = out.predicted_depth if hasattr(out, "predicted_depth") else out[0]
-        pred = pred.float()
-        if self.invert:
-            pred = 1.0 / pred.clamp_min(1e-6)
-        return postprocess(pred, sizes)
+        return self.run_prepared(*self.prepare(images))
 
     @torch.inference_mode()
-    def quantized_batch(self, images: list[torch.Tensor], bits: int = 8) -> list[np.ndarray]:
-        """:meth:`forward_batch` then per-image min–max to uint8/uint16 (done on the device)."""
-        dt = np.uint8 if bits == 8 else np.uint16
-        return [quantize(d, bits).cpu().numpy().astype(dt) for d in self.forward_batch(images)]
+    def quantized_batch(
+        self,
+        images: list[torch.Tensor] | None = None,
+        bits: int = 8,
+        prepared: tuple[torch.Tensor, list[tuple[int, int]]] | None = None,
+    ) -> list[np.ndarray]:
+        """Depth then per-image min–max to uint8/uint16 (on the device); from ``images`` or a
+        :meth:`prepare` result (``prepared``, shareable between estimators with equal
+        :meth:`input_key`)."""
+        if prepared is None:
+            if images is None:
+                raise ValueError("give images or prepared")
+            prepared = self.prepare(images)
+        maps = [quantize(d, bits) for d in self.run_prepared(*prepared)]
+        if bits == 8:  # 4× less to copy back
+            return [m.to(torch.uint8).cpu().numpy() for m in maps]
+        return [m.cpu().numpy().astype(np.uint16) for m in maps]
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Relative inverse depth at original size.

@@ -443,12 +443,18 @@ def _run_pass(
                 for it, t in ok:
                     groups.setdefault(key((t.shape[0], t.shape[1])), []).append((it, t))
                 for members in groups.values():
+                    shared: dict[tuple, tuple] = {}  # one upload + resize for models with equal inputs
                     for name, est in ests.items():
-                        sub = [(it, t) for it, t in members if name in it.todo]
-                        if not sub:
+                        idx = tuple(i for i, (it, _) in enumerate(members) if name in it.todo)
+                        if not idx:
                             continue
+                        sub = [members[i] for i in idx]
                         t1 = time.perf_counter()
-                        maps = est.quantized_batch([t for _, t in sub], bits)
+                        h, w = sub[0][1].shape[:2]
+                        k = (est.input_key(h, w), idx)
+                        if k not in shared:
+                            shared[k] = est.prepare([t for _, t in sub])
+                        maps = est.quantized_batch(bits=bits, prepared=shared[k])
                         stats.model_seconds += time.perf_counter() - t1
                         for (it, _), m in zip(sub, maps, strict=True):
                             writer.submit(it.todo[name] if write else None, m)
