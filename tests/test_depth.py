@@ -470,3 +470,38 @@ def test_plan_dataset_layouts(tmp_path):
     (root / "DIS-TR" / "images").mkdir()
     with pytest.raises(UserError, match="both im/ and images/"):
         pre.plan_dataset(root, ["small"], splits=["DIS-TR"])
+
+
+def test_benchmark_model_reports(tiny_model_dir):
+    from pdfnet.depth import benchmark_model
+
+    est = DepthEstimator.from_pretrained(str(tiny_model_dir), input_size=28)
+    t = benchmark_model(est, batch_size=2, image_hw=(30, 45), warmup=1, iters=2)
+    assert t.input_hw == (28, 42) and t.batch_size == 2
+    assert t.ms_per_batch > 0 and t.images_per_s == pytest.approx(2000.0 / t.ms_per_batch)
+    assert t.peak_mem_mib is None
+
+
+@pytest.mark.slow
+def test_real_dav2_small_matches_official_recipe(tmp_path):
+    """With real DAv2-S weights available locally ($PDFNET_DEPTH_MODELS_DIR/Depth-Anything-V2-Small-hf),
+    ``pdfnet depth`` equals the release's cv2/numpy recipe (skipped otherwise)."""
+    import os
+
+    base = os.environ.get("PDFNET_DEPTH_MODELS_DIR")
+    path = Path(base) / "Depth-Anything-V2-Small-hf" if base else None
+    if path is None or not path.is_dir():
+        pytest.skip("real DAv2-S weights not available (set PDFNET_DEPTH_MODELS_DIR)")
+    from transformers import AutoModelForDepthEstimation
+
+    rng = np.random.default_rng(6)
+    bgr = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    src = tmp_path / "photos" / "a.png"
+    src.parent.mkdir()
+    cv2.imwrite(str(src), bgr)
+    out = tmp_path / "out"
+    assert main(["depth", "--images", str(src.parent), "--out", str(out), "--model", "small",
+                 "--model-path", f"small={path}", "--no-progress"]) == 0
+    ref = _official_infer_uint8(AutoModelForDepthEstimation.from_pretrained(path).eval(), bgr, 518)
+    diff = np.abs(_read(out / "a.png").astype(int) - ref.astype(int))
+    assert diff.max() <= 2 and (diff > 0).mean() < 0.05
