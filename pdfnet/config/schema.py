@@ -108,9 +108,14 @@ class TrainConfig:
     channels_last: bool = False
     seed: int = 0
     val_every_epochs: int = 1
+    """Validate on ``data.val_split`` every N epochs (0 = never by epoch)."""
     val_every_steps: int | None = None
+    """Also validate every N optimizer steps."""
+    save_every_steps: int | None = None
+    """Write ``last.pt`` every N optimizer steps too (it is always written at each epoch end)."""
     log_every_steps: int = 20
     image_log_every_steps: int = 500
+    tensorboard: bool = True
     device: str = "auto"
 
 

@@ -148,7 +148,7 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
 def save_train_state(path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                      schedule: Any, scaler: Any | None, cfg: Config, step: int, epoch: int,
                      batch_in_epoch: int, best: Mapping[str, Any] | None = None,
-                     extra: Mapping[str, Any] | None = None) -> Path:
+                     rng_per_rank: list | None = None, extra: Mapping[str, Any] | None = None) -> Path:
     """Write a resumable train state atomically.
 
     Args:
@@ -157,6 +157,7 @@ def save_train_state(path: str | os.PathLike, *, model: nn.Module, optimizer: to
         batch_in_epoch: micro-batches of ``epoch`` already consumed (sampler position; 0 at an epoch end
             means "start ``epoch``" — the caller advances ``epoch`` itself).
         best: best-checkpoint bookkeeping, e.g. ``{"maxF": 0.9, "step": 120}``.
+        rng_per_rank: every DDP rank's :func:`get_rng_state` (rank order); default: this process's.
     """
     state = {
         "format": TRAIN_STATE_FORMAT,
@@ -170,6 +171,7 @@ def save_train_state(path: str | os.PathLike, *, model: nn.Module, optimizer: to
         "batch_in_epoch": int(batch_in_epoch),
         "best": dict(best or {}),
         "rng": get_rng_state(),
+        "rng_per_rank": list(rng_per_rank) if rng_per_rank is not None else None,
         "config": config_to_dict(cfg),
         "config_yaml": dump_config(cfg),
         "torch_version": str(torch.__version__),

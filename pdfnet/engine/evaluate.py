@@ -1,0 +1,210 @@
+"""Model evaluation: in-training validation and ``pdfnet eval --ckpt`` (model mode).
+
+* :func:`validate` (used by the trainer): predictions at the model's input size against the dataset's
+  GT resized to the same size (the release's DIS-VD check), maxF and MAE from the metrics package fed
+  with tensors (no PNG round trip), sharded over DDP ranks and merged.
+* :func:`evaluate_model`: every requested split at the config input size (1024² by default), optional
+  6-pass flip × scale TTA averaging logits, each prediction resized back to its GT's original size (as
+  the release's ``Test.py`` does) and scored against the original-resolution GT; per-split JSONs, the
+  paper table and plots via the metrics package; optional PNGs of the predictions.
+
+Depth inputs are min–max normalised per image before the forward pass, so a batch of several images
+gives exactly the per-image (B = 1) result of the release.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from pdfnet.config import Config
+from pdfnet.engine import distributed as D
+from pdfnet.engine.events import image_grid
+from pdfnet.errors import UserError
+from pdfnet.inference.tta import minmax_per_image, tta_logits
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    import contextlib
+
+    if dtype is None or dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def size_step(model: nn.Module) -> int:
+    """The model's side granularity (TTA rounds scaled sides to it)."""
+    from pdfnet.inference.predictor import model_size_step
+
+    return model_size_step(model)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, image: torch.Tensor, depth: torch.Tensor, *,
+                   amp_dtype: torch.dtype | None = None, tta: bool = False, step: int = 32) -> torch.Tensor:
+    """P0 logits for a batch, fp32.
+
+    Args:
+        model: PDFNet (``model(image, depth).logits``), in eval mode.
+        image: ``[B, 3, S, S]`` normalised RGB on the model's device.
+        depth: ``[B, 1, S, S]`` depth in [0, 1]; min–max normalised per image here.
+        amp_dtype: autocast dtype or None for fp32.
+        tta: 6-pass flip × scale {0.75, 1, 1.25} averaging of logits.
+        step: side granularity for the TTA scales.
+
+    Returns:
+        ``[B, 1, S, S]`` fp32 logits.
+    """
+    depth = minmax_per_image(depth.float())
+
+    def forward(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        with _autocast(x.device, amp_dtype):
+            return model(x, d).logits.float()
+
+    if tta:
+        return tta_logits(forward, image, depth, size_step=step)
+    return forward(image, depth)
+
+
+def iterate_predictions(model: nn.Module, dataset: Dataset, *, device: torch.device,
+                        amp_dtype: torch.dtype | None, tta: bool, batch_size: int, workers: int,
+                        info: D.DistInfo, progress: str | None = None,
+                        ) -> Iterator[tuple[torch.Tensor, dict]]:
+    """Yield ``(prob [B,1,S,S] fp32 on device, batch)`` over this rank's shard of ``dataset``."""
+    from pdfnet.data import build_dataloader
+
+    loader = build_dataloader(dataset, batch_size, train=False, num_workers=workers, rank=info.rank,
+                              world_size=info.world_size, pin_memory=device.type == "cuda")
+    model.eval()
+    step = size_step(model)
+    it: Any = loader
+    if progress and info.is_main:
+        from tqdm.auto import tqdm
+
+        it = tqdm(loader, desc=progress, unit="batch", dynamic_ncols=True, leave=False)
+    for batch in it:
+        image = batch["image"].to(device, non_blocking=True)
+        depth = batch["depth"].to(device, non_blocking=True)
+        logits = predict_logits(model, image, depth, amp_dtype=amp_dtype, tta=tta, step=step)
+        yield torch.sigmoid(logits), batch
+
+
+def _to_u8(x: torch.Tensor) -> np.ndarray:
+    """``[H, W]`` float in [0, 1] → uint8 numpy (rounded)."""
+    return (x.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def _new_accumulator(full: bool) -> Any:
+    """The metrics package's accumulator (``full``: every paper metric; else maxF + MAE only)."""
+    from pdfnet.metrics import DISMetrics
+
+    return DISMetrics() if full else DISMetrics(metrics=("maxF", "MAE"))
+
+
+def _merge(acc: Any) -> Any:
+    """Merge the per-rank accumulators (rank order) into one (every rank gets the merged result)."""
+    parts = D.all_gather_objects(acc)
+    merged = parts[0]
+    for p in parts[1:]:
+        merged.merge(p)
+    return merged
+
+
+@torch.no_grad()
+def validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.device,
+             amp_dtype: torch.dtype | None, info: D.DistInfo) -> tuple[dict[str, float], torch.Tensor | None]:
+    """maxF and MAE on ``val_set`` at the model's input size (sharded, merged over ranks).
+
+    Returns:
+        ``(metrics, grid)``: ``{"maxF", "MAE", ...}`` floats and an image grid of the first batch
+        (rank 0; None elsewhere).
+    """
+    acc = _new_accumulator(full=False)
+    grid = None
+    for prob, batch in iterate_predictions(model, val_set, device=device, amp_dtype=amp_dtype, tta=False,
+                                           batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
+                                           info=info, progress="val"):
+        gt = batch["gt"]
+        for i in range(prob.shape[0]):
+            acc.update(_to_u8(prob[i, 0]), _to_u8(gt[i, 0]))
+        if grid is None and info.is_main:
+            grid = image_grid(batch["image"], prob.cpu(), gt, batch.get("depth"))
+    acc = _merge(acc)
+    res = acc.compute()
+    return {k: float(res[k]) for k in ("maxF", "MAE") if k in res}, grid
+
+
+def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], out_dir: str | os.PathLike,
+                   tta: bool = False, save_preds: str | os.PathLike | None = None,
+                   device: torch.device | str = "cpu", size: int | None = None) -> dict[str, dict]:
+    """Run a checkpoint on DIS splits and score it against the original-resolution GTs.
+
+    Args:
+        cfg: config for the data (``data.root``, ``data.eval_depth``, ``eval.*``); the model's own
+            architecture comes from the checkpoint.
+        ckpt: anything :func:`pdfnet.engine.checkpoint.load_model_for_inference` accepts.
+        splits: split folder names under ``data.root``.
+        out_dir: where the per-split JSONs, the table and the plots go.
+        tta: 6-pass flip × scale TTA.
+        save_preds: also write ``<save_preds>/<split>/<stem>.png`` (original size, uint8).
+        device: torch device.
+        size: network input side (default: the checkpoint's ``model.input_size``).
+
+    Returns:
+        ``{split: metrics dict}``.
+    """
+    from pdfnet.data import build_eval_dataset
+    from pdfnet.engine.checkpoint import load_model_for_inference
+    from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
+    from pdfnet.utils.io import read_gray, write_image
+
+    device = torch.device(device)
+    info = D.current_info()
+    model, model_cfg = load_model_for_inference(ckpt, device)
+    size = int(size or model_cfg.model.input_size)
+    from pdfnet.engine.trainer import resolve_precision
+
+    amp_dtype, _ = resolve_precision(cfg.eval.precision, device)
+    out_dir = Path(out_dir)
+    results: dict[str, dict] = {}
+    for split in splits:
+        ds = build_eval_dataset(cfg.data, split=split, size=size)
+        acc = _new_accumulator(full=True)
+        for prob, batch in iterate_predictions(model, ds, device=device, amp_dtype=amp_dtype, tta=tta,
+                                               batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
+                                               info=info, progress=split):
+            for i in range(prob.shape[0]):
+                h, w = (int(v) for v in batch["orig_size"][i])
+                pred = prob_to_uint8(prob_to_size(prob[i:i + 1], (h, w)))
+                gt = read_gray(batch["gt_path"][i])
+                if gt.shape != (h, w):
+                    raise UserError(f"{split}: GT {batch['gt_path'][i]} is {gt.shape}, the image {(h, w)}")
+                acc.update(pred, gt, name=batch["stem"][i])
+                if save_preds is not None:
+                    write_image(Path(save_preds) / split / f"{batch['stem'][i]}.png", pred)
+        acc = _merge(acc)
+        results[split] = acc.compute()
+        if info.is_main:
+            _write_split(acc, split, out_dir)
+    if info.is_main:
+        _write_report(results, out_dir)
+    return results
+
+
+def _write_split(acc: Any, split: str, out_dir: Path) -> None:
+    from pdfnet.metrics import write_split_json
+
+    write_split_json(acc, split, out_dir)
+
+
+def _write_report(results: dict[str, dict], out_dir: Path) -> None:
+    from pdfnet.metrics import write_report
+
+    write_report(results, out_dir)
