@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "synth",
     "config_cmd",
     "depth",
+    "predict",
 )
 
 

@@ -29,23 +29,25 @@ ForwardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def scaled_side(side: int, scale: float, size_step: int) -> int:
-    """``side * scale`` rounded to the nearest positive multiple of ``size_step``.
+    """``side * scale`` rounded (half up) to the nearest positive multiple of ``size_step``.
 
     >>> scaled_side(1024, 0.75, 32), scaled_side(1024, 1.25, 32), scaled_side(256, 0.75, 32)
     (768, 1280, 192)
     """
     if side <= 0 or size_step <= 0 or scale <= 0:
         raise ValueError(f"side, scale and size_step must be positive (got {side}, {scale}, {size_step})")
-    return max(size_step, int(round(side * scale / size_step)) * size_step)
+    return max(size_step, int(side * scale / size_step + 0.5) * size_step)  # round half up
 
 
-def minmax_per_image(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+def minmax_per_image(x: torch.Tensor, rel_eps: float = 1e-5) -> torch.Tensor:
     """Min–max normalise each sample of ``x`` ``[B, C, H, W]`` to [0, 1] (over C, H, W).
 
     After this every non-constant sample spans exactly [0, 1] (``(max-min)/(max-min)`` is exactly 1
     in IEEE arithmetic), so a model that min–max normalises over the **whole batch** (the release
-    does) leaves it bit-identical, and batch items no longer influence each other. A constant sample
-    becomes all zeros.
+    does) leaves it bit-identical, and batch items no longer influence each other.
+
+    A sample whose range is at most ``rel_eps · max(|min|, |max|)`` is treated as constant (resizing a
+    constant map leaves float round-off that a min–max would blow up to [0, 1]) and becomes all zeros.
     """
     if x.dim() != 4:
         raise ValueError(f"expected [B, C, H, W], got shape {tuple(x.shape)}")
@@ -53,8 +55,9 @@ def minmax_per_image(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     lo = flat.min(dim=1).values.view(-1, 1, 1, 1)
     hi = flat.max(dim=1).values.view(-1, 1, 1, 1)
     rng = hi - lo
-    out = (x - lo) / torch.where(rng > eps, rng, torch.ones_like(rng))
-    return torch.where(rng > eps, out, torch.zeros_like(out))
+    ok = rng > rel_eps * torch.maximum(lo.abs(), hi.abs())
+    out = (x - lo) / torch.where(ok, rng, torch.ones_like(rng))
+    return torch.where(ok, out, torch.zeros_like(out))
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

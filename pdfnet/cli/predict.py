@@ -1,0 +1,75 @@
+"""``pdfnet predict``: masks, cutouts and depth for any images, no ground truth needed.
+
+Outputs per input ``<stem>`` in ``--output`` (see :mod:`pdfnet.inference.files`):
+``<stem>_mask.png`` (hard 0/255), ``<stem>_alpha.png`` (soft 0..255), ``<stem>_cutout.png`` (RGBA),
+``<stem>_depth.png`` (8-bit depth that was used). Files that fail are named on stderr; the others are
+processed; the exit status is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pdfnet.inference.files import DEFAULT_SAVE, OUTPUT_KINDS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict", help="predict masks/cutouts for images (files, folders, globs)",
+        description="Predict dichotomous segmentation masks for arbitrary images. Pseudo-depth comes from "
+                    "Depth Anything V2 (computed on the fly) or from --depth-dir.",
+    )
+    p.add_argument("--ckpt", required=True, metavar="CKPT",
+                   help="our release folder/.safetensors, a train checkpoint or run folder, the official "
+                        "PDFNet_Best.pth, or a Hugging Face Hub id (e.g. Tennineee/PDFNet)")
+    p.add_argument("--input", "-i", required=True, nargs="+", metavar="PATH",
+                   help="image files, folders (non-recursive) and/or glob patterns (quote them)")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder (created)")
+    depth = p.add_mutually_exclusive_group()
+    depth.add_argument("--depth-model", default="large", metavar="NAME",
+                       help="Depth Anything V2: small|base|large, a Hub id or a local folder "
+                            "(default: large)")
+    depth.add_argument("--depth-dir", metavar="DIR",
+                       help="read precomputed depth maps <stem>.<ext> from DIR instead (near = bright)")
+    p.add_argument("--size", type=int, default=None,
+                   help="model input side (default: the checkpoint's model.input_size, 1024 for the release)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
+                   help="6-pass test-time augmentation (h-flip × scale 0.75/1/1.25), the release's "
+                        "test protocol")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images per forward (default 1)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default auto)")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"),
+                   help="fp32, or autocast to fp16/bf16 (default fp32)")
+    p.add_argument("--save", default=",".join(DEFAULT_SAVE), metavar="KINDS",
+                   help=f"comma-separated outputs among {','.join(OUTPUT_KINDS)} "
+                        f"(default {','.join(DEFAULT_SAVE)})")
+    p.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold of the mask (0.5)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pdfnet.errors import UserError
+    from pdfnet.inference.files import collect_inputs, parse_save
+    from pdfnet.inference.predictor import Predictor
+    from pdfnet.inference.run import predict_files
+
+    save = parse_save(args.save)
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UserError(f"--threshold must be in [0, 1], got {args.threshold}")
+    inputs = collect_inputs(args.input)  # fail fast, before loading any model
+    predictor = Predictor.from_pretrained(
+        args.ckpt, depth_model=None if args.depth_dir else args.depth_model, device=args.device,
+        dtype=args.dtype, size=args.size, tta=args.tta, batch_size=args.batch_size,
+    )
+    report = predict_files(predictor, inputs, args.output, save=save, depth_dir=args.depth_dir,
+                           threshold=args.threshold, progress=args.progress)
+    n_ok, n_bad = len(report.done), len(report.failed)
+    print(f"pdfnet predict: wrote outputs for {n_ok} of {len(inputs)} image(s) to {args.output}",
+          file=sys.stderr)
+    if n_bad:
+        print(f"pdfnet predict: {n_bad} file(s) failed: " + ", ".join(str(p) for p in report.failed),
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,167 @@
+"""Files for ``pdfnet predict``: input collection (files, folders, globs), depth lookup, output writing.
+
+Output naming (one file per requested kind, all PNG, all atomically written, in ``--output``):
+
+========== ============================ ========================================================
+kind       file                         content
+========== ============================ ========================================================
+``alpha``  ``<stem>_alpha.png``         soft mask, 8-bit gray ``round(255·p)``: the DIS-style
+                                        prediction map that ``pdfnet eval``-style metrics consume
+``mask``   ``<stem>_mask.png``          hard mask, 8-bit gray, ``255·[p ≥ threshold]``
+``cutout`` ``<stem>_cutout.png``        RGBA: the input RGB with the soft mask (``alpha``) as alpha
+``depth``  ``<stem>_depth.png``         the depth map that was fed to the model, 8-bit gray,
+                                        per-image min–max (near = bright)
+========== ============================ ========================================================
+
+Every output carries a suffix, so writing into the input folder can never replace an input; on top of
+that, an output path that resolves to an input file is refused.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pdfnet.errors import UserError
+from pdfnet.inference.preprocess import depth_to_uint8, prob_to_uint8
+from pdfnet.utils.io import IMAGE_EXTS, list_images, write_image
+
+OUTPUT_KINDS: tuple[str, ...] = ("mask", "alpha", "cutout", "depth")
+DEFAULT_SAVE: tuple[str, ...] = ("mask", "alpha", "cutout")
+_SUFFIX = {"mask": "_mask.png", "alpha": "_alpha.png", "cutout": "_cutout.png", "depth": "_depth.png"}
+_GLOB_CHARS = set("*?[")
+
+
+def parse_save(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """``"mask,alpha"`` → ``("mask", "alpha")``; unknown or empty → :class:`UserError`."""
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    items = [s for s in items if s]
+    bad = [s for s in items if s not in OUTPUT_KINDS]
+    if bad or not items:
+        raise UserError(f"--save: unknown output kind(s) {bad or [spec]}; "
+                        f"choose from {', '.join(OUTPUT_KINDS)}")
+    return tuple(dict.fromkeys(items))
+
+
+def collect_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Expand files, folders (their images, non-recursive, sorted) and glob patterns into a file list.
+
+    Explicit files are kept whatever their extension (an unsupported one is reported when it fails to
+    decode); folders and globs contribute files with an image extension (:data:`IMAGE_EXTS`).
+    Duplicates are removed, order is kept.
+
+    Raises:
+        UserError: a path that does not exist, a glob that matches nothing, or no images at all.
+    """
+    out: list[Path] = []
+    for spec in specs:
+        s = str(spec)
+        p = Path(s)
+        if p.is_dir():
+            out.extend(list_images(p))
+        elif p.is_file():
+            out.append(p)
+        elif _GLOB_CHARS & set(s):
+            hits = sorted(glob.glob(os.path.expanduser(s), recursive=True))
+            files = [Path(h) for h in hits if Path(h).is_file() and Path(h).suffix.lower() in IMAGE_EXTS]
+            if not files:
+                raise UserError(f"--input: pattern {s!r} matches no image files")
+            out.extend(files)
+        else:
+            raise UserError(f"--input: no such file or folder: {s}")
+    seen: set[Path] = set()
+    uniq = []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            uniq.append(p)
+    if not uniq:
+        raise UserError("--input: no images found (supported: " + ", ".join(IMAGE_EXTS) + ")")
+    return uniq
+
+
+def check_stems_unique(paths: Sequence[Path]) -> None:
+    """Outputs are named by stem, so two inputs with the same stem would overwrite each other's outputs."""
+    by_stem: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in by_stem:
+            raise UserError(f"inputs {by_stem[p.stem]} and {p} share the stem {p.stem!r}, so their outputs "
+                            "would collide; predict them into different --output folders")
+        by_stem[p.stem] = p
+
+
+def find_depth(depth_dir: str | os.PathLike, stem: str) -> Path | None:
+    """The depth file for ``stem`` in ``depth_dir`` (``<stem>.<image ext>``, PNG preferred), or None."""
+    d = Path(depth_dir)
+    for ext in (".png", *[e for e in IMAGE_EXTS if e != ".png"]):
+        for cand in (d / f"{stem}{ext}", d / f"{stem}{ext.upper()}"):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def output_paths(out_dir: str | os.PathLike, stem: str, kinds: Sequence[str]) -> dict[str, Path]:
+    """``{kind: <out_dir>/<stem><suffix>}`` for the requested kinds."""
+    return {k: Path(out_dir) / f"{stem}{_SUFFIX[k]}" for k in kinds}
+
+
+def write_outputs(
+    out_dir: str | os.PathLike,
+    stem: str,
+    rgb: np.ndarray,
+    prob: np.ndarray,
+    kinds: Sequence[str],
+    *,
+    depth: np.ndarray | None = None,
+    threshold: float = 0.5,
+    protected: set[Path] | None = None,
+) -> list[Path]:
+    """Write the requested outputs of one image (atomic writes) and return their paths.
+
+    Args:
+        out_dir: destination folder (created if needed).
+        stem: base name of the outputs.
+        rgb: the input, RGB uint8 ``[H, W, 3]``.
+        prob: foreground probability, float ``[H, W]`` in [0, 1] (same ``H × W`` as ``rgb``).
+        kinds: subset of :data:`OUTPUT_KINDS`.
+        depth: float depth ``[h, w]`` (any size; resized to ``H × W``) — needed for ``depth``.
+        threshold: ``mask`` is ``p >= threshold``.
+        protected: resolved paths that must never be written (the inputs).
+
+    Raises:
+        UserError: an output would overwrite a protected file, or shapes disagree.
+    """
+    if prob.shape != rgb.shape[:2]:
+        raise UserError(f"{stem}: mask shape {prob.shape} differs from image shape {rgb.shape[:2]}")
+    paths = output_paths(out_dir, stem, kinds)
+    for p in paths.values():
+        if protected and p.resolve() in protected:
+            raise UserError(f"refusing to overwrite input file {p}")
+    alpha = prob_to_uint8(prob)
+    written = []
+    for kind, path in paths.items():
+        if kind == "alpha":
+            img = alpha
+        elif kind == "mask":
+            img = np.where(prob >= threshold, 255, 0).astype(np.uint8)
+        elif kind == "cutout":
+            img = np.concatenate([rgb, alpha[:, :, None]], axis=2)
+        else:
+            if depth is None:
+                raise UserError(f"{stem}: no depth map available to save")
+            img = depth_to_uint8(_resize_float(depth, rgb.shape[:2]))
+        written.append(write_image(path, img))
+    return written
+
+
+def _resize_float(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    if x.shape == tuple(hw):
+        return x
+    import cv2
+
+    return cv2.resize(x.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
