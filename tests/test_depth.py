@@ -31,6 +31,7 @@ from pdfnet.depth import (
     target_size,
     to_uint8,
     to_uint16,
+    use_official_pos_interp,
 )
 from pdfnet.depth import precompute as pre
 from pdfnet.depth.transforms import IMAGENET_MEAN, IMAGENET_STD, preprocess, quantize
@@ -232,11 +233,41 @@ def test_end_to_end_matches_official_recipe(tiny_model_dir, tmp_path):
     assert main(["depth", "--images", str(tmp_path / "photos"), "--out", str(out), "--model",
                  str(tiny_model_dir), "--name", "t", "--input-size", "42", "--no-progress"]) == 0
     model = AutoModelForDepthEstimation.from_pretrained(tiny_model_dir).eval()
+    assert use_official_pos_interp(model)  # the release's DINOv2 (tested on its own below)
     for src in srcs:
         ref = _official_infer_uint8(model, cv2.imread(str(src)), 42)
         got = _read(out / f"{src.stem}.png")
         diff = np.abs(got.astype(int) - ref.astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 0.02
+
+
+def test_official_position_embedding_resize(tiny_model_dir):
+    """DINOv2 position grid resized like the official code: scale_factor (n + 0.1) / grid, not size."""
+    from transformers import AutoModelForDepthEstimation
+
+    model = AutoModelForDepthEstimation.from_pretrained(tiny_model_dir).eval()
+    emb = model.backbone.embeddings
+    with torch.no_grad():
+        emb.position_embeddings.normal_()
+    pos = emb.position_embeddings  # [1, 1 + 4·4, C]: a 56-px, patch-14 grid
+    tokens = torch.zeros(1, 1 + 3 * 5, pos.shape[-1])
+    hf = emb.interpolate_pos_encoding(tokens, 42, 70)
+    assert use_official_pos_interp(model)
+    got = emb.interpolate_pos_encoding(tokens, 42, 70)
+    grid = pos[:, 1:].reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    ref = torch.nn.functional.interpolate(grid, scale_factor=(3.1 / 4, 5.1 / 4), mode="bicubic")
+    ref = torch.cat([pos[:, :1], ref.permute(0, 2, 3, 1).reshape(1, 15, -1)], 1)
+    torch.testing.assert_close(got, ref)
+    assert not torch.allclose(got, hf, atol=1e-3)
+    square = torch.zeros(1, 1 + 16, pos.shape[-1])
+    assert emb.interpolate_pos_encoding(square, 56, 56) is pos  # no resize at the pretraining size
+    x = torch.randn(1, 3, 42, 70)
+    with torch.no_grad():
+        a = model(pixel_values=x).predicted_depth
+        use_official_pos_interp(model, enable=False)
+        b = model(pixel_values=x).predicted_depth
+    torch.testing.assert_close(emb.interpolate_pos_encoding(tokens, 42, 70), hf)
+    assert not torch.allclose(a, b)
 
 
 def test_strict_weights(tiny_model_dir, tmp_path):
@@ -502,6 +533,8 @@ def test_real_dav2_small_matches_official_recipe(tmp_path):
     out = tmp_path / "out"
     assert main(["depth", "--images", str(src.parent), "--out", str(out), "--model", "small",
                  "--model-path", f"small={path}", "--no-progress"]) == 0
-    ref = _official_infer_uint8(AutoModelForDepthEstimation.from_pretrained(path).eval(), bgr, 518)
+    ref_model = AutoModelForDepthEstimation.from_pretrained(path).eval()
+    use_official_pos_interp(ref_model)
+    ref = _official_infer_uint8(ref_model, bgr, 518)
     diff = np.abs(_read(out / "a.png").astype(int) - ref.astype(int))
     assert diff.max() <= 2 and (diff > 0).mean() < 0.05

@@ -14,6 +14,7 @@ Public API:
 
 from pdfnet.depth.bench import ModelTiming, benchmark_model
 from pdfnet.depth.estimator import DepthEstimator, load_depth_model, resolve_depth_dtype
+from pdfnet.depth.official import use_official_pos_interp
 from pdfnet.depth.precompute import (
     DepthJob,
     DepthRunStats,
@@ -63,5 +64,6 @@ __all__ = [
     "time_depth",
     "to_uint16",
     "to_uint8",
+    "use_official_pos_interp",
     "validate_name",
 ]

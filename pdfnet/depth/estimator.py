@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pdfnet.depth.official import use_official_pos_interp
 from pdfnet.depth.registry import DEPTH_MODELS, resolve_source
 from pdfnet.depth.transforms import (
     IMAGENET_MEAN,
@@ -143,6 +144,7 @@ class DepthEstimator:
         model_paths: dict[str, str] | None = None,
         models_dir: str | None = None,
         model: nn.Module | None = None,
+        pos_interp: str = "official",
     ) -> DepthEstimator:
         """Load an alias (``small``/``base``/``large``/``large_1024``), hub id or local directory.
 
@@ -157,6 +159,9 @@ class DepthEstimator:
             model_paths, models_dir: local weights per alias (see :func:`resolve_source`).
             model: an already loaded module for the same source (reused, e.g. ``large`` for
                 ``large_1024``); skips loading.
+            pos_interp: ``official`` resizes DINOv2's position embeddings like the official DAv2
+                code (what PDFNet's depth maps were made with; see :mod:`pdfnet.depth.official`),
+                ``transformers`` keeps the port's own resize.
         """
         device = torch.device(device)
         dtype = resolve_depth_dtype(dtype, device)
@@ -164,6 +169,9 @@ class DepthEstimator:
         source = resolve_source(name_or_path, model_paths, models_dir)
         if model is None:
             model = load_depth_model(source)
+        if pos_interp not in ("official", "transformers"):
+            raise UserError(f"invalid pos_interp {pos_interp!r} (use official or transformers)")
+        use_official_pos_interp(model, enable=pos_interp == "official")
         # Aliases are DAv2: ImageNet mean/std, multiple 14; no need to fetch their processor file.
         proc = {} if spec is not None else _processor_dict(source)
         if input_size is None:
