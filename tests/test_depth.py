@@ -364,7 +364,7 @@ def test_cli_folder_16bit_and_bit_depth_change(tiny_model_dir, tmp_path):
     out = tmp_path / "out"
     base = ["depth", "--images", str(imgs), "--out", str(out), "--model", str(tiny_model_dir),
             "--name", "tiny", "--input-size", "28", "--no-progress"]
-    assert main([*base, "--bit-depth", "16"]) == 0
+    assert main([*base, "--set", "depth.bit_depth=16"]) == 0  # config route (--bit-depth 16 alike)
     for i, (h, w) in enumerate(SIZES[:2]):
         a = _read(out / f"img{i}.png")
         assert a.shape == (h, w) and a.dtype == np.uint16 and a.min() == 0 and a.max() == 65535
