@@ -42,11 +42,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 EPS: float = float(np.spacing(1))
 BETA2: float = 0.3
 N_THR: int = 256
+_CALCHIST_MAX = 1 << 24  # float32 histogram counts are exact below this
 
 # ---------------------------------------------------------------------------------------------------
 # histograms
@@ -103,13 +105,27 @@ def image_histogram(pred_u8: np.ndarray, gt_fg: np.ndarray, with_blocks: bool = 
     """
     h, w = pred_u8.shape
     cy, cx = centroid_split(gt_fg) if with_blocks else (h, w)
-    key = pred_u8.astype(np.uint16)
-    key |= gt_fg.view(np.uint8).astype(np.uint16) << 8
-    if cy < h:
-        key[cy:] += 1024
-    if cx < w:
-        key[:, cx:] += 512
-    hist = np.bincount(key.ravel(), minlength=2048).reshape(4, 2, 256).astype(np.int64)
+    hist = np.zeros((4, 2, 256), dtype=np.int64)
+    if h * w < _CALCHIST_MAX:
+        # OpenCV's masked histograms (float32 counts: exact below 2**24 pixels per block)
+        fg = np.ascontiguousarray(gt_fg.view(np.uint8))
+        bg = 1 - fg
+        blocks = ((slice(0, cy), slice(0, cx)), (slice(0, cy), slice(cx, w)),
+                  (slice(cy, h), slice(0, cx)), (slice(cy, h), slice(cx, w)))
+        for i, (ys, xs) in enumerate(blocks):
+            if (ys.stop - ys.start) * (xs.stop - xs.start) == 0:
+                continue
+            src = pred_u8[ys, xs]
+            for gcls, mask in ((0, bg), (1, fg)):
+                hist[i, gcls] = cv2.calcHist([src], [0], mask[ys, xs], [256], [0, 256])[:, 0].astype(np.int64)
+    else:
+        key = pred_u8.astype(np.uint16)
+        key |= gt_fg.view(np.uint8).astype(np.uint16) << 8
+        if cy < h:
+            key[cy:] += 1024
+        if cx < w:
+            key[:, cx:] += 512
+        hist[:] = np.bincount(key.ravel(), minlength=2048).reshape(4, 2, 256)
     return ImageHistogram(hist=hist, height=h, width=w, cy=cy, cx=cx)
 
 

@@ -170,6 +170,20 @@ def evaluate_pair(
     h = image_histogram(pred_u8, g, with_blocks=need["s"])
     st = histogram_stats(h, want_curves=need["curves"], want_adaptive=need["adaptive"], want_mae=need["mae"],
                          want_s=need["s"], pixel_getter=lambda: pred_u8)
+    return finish_record(st, need, pred_u8, g, skeleton, skeleton_cache, relax, epsilon)
+
+
+def finish_record(
+    st: dict,
+    need: dict[str, bool],
+    pred_u8: np.ndarray | None,
+    g: np.ndarray | None,
+    skeleton: np.ndarray | None = None,
+    skeleton_cache: SkeletonCache | None = None,
+    relax: int = 5,
+    epsilon: float = 2.0,
+) -> dict:
+    """Per-image record from :func:`~pdfnet.metrics.core.histogram_stats` output (+ wF / HCE on pixels)."""
     rec: dict[str, Any] = {}
     if need["curves"]:
         for k in CURVE_KEYS:

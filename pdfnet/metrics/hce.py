@@ -59,10 +59,12 @@ def _u8(m: np.ndarray) -> np.ndarray:
     return m.view(np.uint8)
 
 
-def boundary_effort(mask: np.ndarray, cond: np.ndarray, epsilon: float = 2.0) -> tuple[int, int]:
+def boundary_effort(mask: np.ndarray, cond: np.ndarray, epsilon: float = 2.0,
+                    full_frame: bool = True) -> tuple[int, int]:
     """(control points, independent regions) to fix ``mask`` given the ``cond`` map (bool ``[H, W]`` each).
 
-    Official ``filter_bdy_cond`` + ``approximate_RDP``.
+    Official ``filter_bdy_cond`` + ``approximate_RDP``. ``full_frame``: the arrays are the whole image (not a
+    crop of it); only then can a mask "cover the whole image" (the official flag-array quirk).
     """
     if not mask.any():
         return 0, 0
@@ -70,7 +72,7 @@ def boundary_effort(mask: np.ndarray, cond: np.ndarray, epsilon: float = 2.0) ->
     m8 = np.ascontiguousarray(_u8(mask))
     n_labels, labels = cv2.connectedComponents(m8, connectivity=8)
     n_comp = n_labels - 1
-    whole = n_comp == 1 and bool(mask.all())
+    whole = full_frame and n_comp == 1 and bool(mask.all())
     cond_d = cv2.dilate(np.ascontiguousarray(_u8(cond)), CROSS)
     contours, _ = cv2.findContours(m8, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
     lens = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
@@ -150,11 +152,27 @@ def hce_parts(
     p = pred_u8 > 128
     if g.shape != p.shape:
         raise ValueError(f"HCE: GT {g.shape} and prediction {p.shape} differ in size")
-    ske = skeletonize(g) if skeleton is None else skeleton
+    u = g | p
+    x, y, w, h = cv2.boundingRect(_u8(u))
+    if w == 0:
+        return HCEParts(0, 0, 0, 0)
+    # everything happens within relax + 1 pixels of G | P: crop with a background margin (exact, see below)
+    m = relax + 2
+    hh, ww = g.shape
+    y0, y1, x0, x1 = max(y - m, 0), min(y + h + m, hh), max(x - m, 0), min(x + w + m, ww)
+    full = (y0, y1, x0, x1) == (0, hh, 0, ww)
+    if not full:
+        g, p, u = g[y0:y1, x0:x1], p[y0:y1, x0:x1], u[y0:y1, x0:x1]
+    if skeleton is None:
+        ske = skeletonize(g)
+    else:
+        ske = skeleton if full else skeleton[y0:y1, x0:x1]
     tp = g & p
     fp = p & ~g
     fn = g & ~p
-    ue = cv2.erode(_u8(g | p), CROSS, iterations=relax).view(bool)
+    # erode: outside the image counts as foreground (OpenCV default border); outside a crop the margin is
+    # background, and 5 erosion steps cannot reach from the crop edge to G | P, so the crop is exact
+    ue = cv2.erode(np.ascontiguousarray(_u8(u)), CROSS, iterations=relax).view(bool)
     not_g = ~g
     not_p = ~p
     fp_ = fp & ue
@@ -166,6 +184,6 @@ def hce_parts(
         fn_ = cv2.dilate(_u8(fn_), CROSS).view(bool) & not_p
     fn_ &= fn
     fn_ |= ske & ~tp
-    fp_pts, fp_ind = boundary_effort(fp_, tp | fn_, epsilon)
-    fn_pts, fn_ind = boundary_effort(fn_, ~(tp | fp_ | fn_), epsilon)
+    fp_pts, fp_ind = boundary_effort(fp_, tp | fn_, epsilon, full)
+    fn_pts, fn_ind = boundary_effort(fn_, ~(tp | fp_ | fn_), epsilon, full)
     return HCEParts(fp_pts, fp_ind, fn_pts, fn_ind)

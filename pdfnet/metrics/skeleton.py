@@ -25,6 +25,7 @@ import io
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from pdfnet.utils.io import atomic_write_bytes
@@ -57,9 +58,18 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"skeletonize expects a 2-D mask, got shape {mask.shape}")
+    hh, ww = mask.shape
+    out = np.zeros((hh, ww), dtype=bool)
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    if w == 0:
+        return out
+    # outside the bounding box everything is background, exactly like the 1-pixel frame skimage adds
+    out[y:y + h, x:x + w] = _skeletonize_crop(mask[y:y + h, x:x + w])
+    return out
+
+
+def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
-    if not mask.any():
-        return np.zeros((h, w), dtype=bool)
     row = w + 2
     img = np.zeros((h + 2, row), dtype=np.uint8)
     img[1:-1, 1:-1] = mask

@@ -53,6 +53,14 @@ def _offsets_by_d2(max_d2: int = 18) -> dict[int, np.ndarray]:
 
 
 _OFFSETS = _offsets_by_d2()
+_N_RANK = max(len(v) for v in _OFFSETS.values())
+# [19, ranks] offset tables (unused entries repeat the last offset of their d2; never reached)
+_RANK_DY = np.zeros((19, _N_RANK), dtype=np.int64)
+_RANK_DX = np.zeros((19, _N_RANK), dtype=np.int64)
+for _d2, _offs in _OFFSETS.items():
+    _full = np.concatenate([_offs, np.repeat(_offs[-1:], _N_RANK - len(_offs), axis=0)])
+    _RANK_DY[_d2], _RANK_DX[_d2] = _full[:, 0], _full[:, 1]
+_SQUARE7 = np.ones((7, 7), dtype=np.uint8)
 _PAD = 5
 
 
@@ -68,62 +76,66 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
     if not gt_fg.any():
         return 0.0
     h, w = gt_fg.shape
-    n_fg = int(np.count_nonzero(gt_fg))
+    g8 = gt_fg.view(np.uint8)
+    n_fg = int(np.count_nonzero(g8))
 
     # distances of background pixels to the nearest GT pixel (0 on the GT)
-    dist32 = cv2.distanceTransform((~gt_fg).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    dist32 = cv2.distanceTransform(1 - g8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
     # FPw = sum over the background of p * B  (E = p there, MIN_E_EA = E)
-    nonzero = p_lut != 0
-    idx = np.flatnonzero((~gt_fg) & nonzero[pred_u8])
+    nonzero = (p_lut != 0).astype(np.uint8)
+    sel = cv2.LUT(pred_u8, nonzero)
+    sel[gt_fg] = 0
+    idx = np.flatnonzero(sel)
     d = dist32.ravel()[idx].astype(np.float64)
     small = d < 1000
     d[small] = np.sqrt(np.rint(d[small] * d[small]))
     b = 2 - np.exp(_LOG_HALF_5 * d)
-    fpw = float(np.dot(p_lut[pred_u8.ravel()[idx]], b))
+    fpw = float(np.dot(p_lut[np.take(pred_u8.ravel(), idx)], b))
 
     # crop: GT bounding box grown by 3 (everything EA at GT pixels can see)
-    rows = np.flatnonzero(gt_fg.any(axis=1))
-    cols = np.flatnonzero(gt_fg.any(axis=0))
-    y0, y1 = max(rows[0] - 3, 0), min(rows[-1] + 4, h)
-    x0, x1 = max(cols[0] - 3, 0), min(cols[-1] + 4, w)
-    g = gt_fg[y0:y1, x0:x1]
-    pc = p_lut[pred_u8[y0:y1, x0:x1]]
-    e_fg = 1 - pc  # error at GT pixels
-    et = np.where(g, e_fg, 0.0)
+    x, y, bw, bh = cv2.boundingRect(g8)
+    y0, y1 = max(y - 3, 0), min(y + bh + 3, h)
+    x0, x1 = max(x - 3, 0), min(x + bw + 3, w)
+    gc = g8[y0:y1, x0:x1]
+    et = cv2.LUT(pred_u8[y0:y1, x0:x1], 1 - p_lut)  # 1 - p: the error of GT pixels
 
-    # band: background pixels with Dst^2 <= 18 get the error of their nearest GT pixel (scipy tie order)
-    dc = dist32[y0:y1, x0:x1]
-    band_y, band_x = np.nonzero((dc > 0) & (dc < 4.3))
-    if band_y.size:
-        dd = dc[band_y, band_x].astype(np.float64)
+    # band: background pixels within Chebyshev distance 3 of the GT (all have Dst^2 <= 18) get the error of
+    # their nearest GT pixel, chosen in scipy's tie order
+    band = cv2.dilate(gc, _SQUARE7, borderType=cv2.BORDER_CONSTANT, borderValue=0) - gc
+    pts = cv2.findNonZero(band)
+    if pts is not None:
+        band_x = pts[:, 0, 0].astype(np.int64)
+        band_y = pts[:, 0, 1].astype(np.int64)
+        dd = dist32[y0:y1, x0:x1][band_y, band_x].astype(np.float64)
         d2 = np.rint(dd * dd).astype(np.int64)
-        gp = np.zeros((g.shape[0] + 2 * _PAD, g.shape[1] + 2 * _PAD), dtype=bool)
-        gp[_PAD:-_PAD, _PAD:-_PAD] = g
-        ep = np.zeros(gp.shape, dtype=np.float64)
-        ep[_PAD:-_PAD, _PAD:-_PAD] = e_fg
-        vals = np.empty(band_y.size, dtype=np.float64)
-        for d2v, offs in _OFFSETS.items():
-            sel = np.flatnonzero(d2 == d2v)
-            if sel.size == 0:
-                continue
-            yy = band_y[sel] + _PAD
-            xx = band_x[sel] + _PAD
-            todo = np.ones(sel.size, dtype=bool)
-            for dy, dx in offs:
-                hit = todo & gp[yy + dy, xx + dx]
-                if hit.any():
-                    vals[sel[hit]] = ep[yy[hit] + dy, xx[hit] + dx]
-                    todo &= ~hit
-                    if not todo.any():
-                        break
+        gp = np.zeros((gc.shape[0] + 2 * _PAD, gc.shape[1] + 2 * _PAD), dtype=np.uint8)
+        gp[_PAD:-_PAD, _PAD:-_PAD] = gc
+        gpf = gp.ravel()
+        row = gp.shape[1]
+        lin = (band_y + _PAD) * row + (band_x + _PAD)
+        # candidate offsets of every band pixel, in tie order, as flat offsets: table[d2, rank]
+        table = _RANK_DY * row + _RANK_DX
+        src = np.empty(lin.size, dtype=np.int64)
+        todo = np.arange(lin.size)
+        for rank in range(table.shape[1]):
+            cand = lin[todo] + table[d2[todo], rank]
+            hit = gpf[cand] != 0
+            src[todo[hit]] = cand[hit]
+            todo = todo[~hit]
+            if todo.size == 0:
+                break
+        sy, sx = np.divmod(src, row)
+        vals = et[sy - _PAD, sx - _PAD]  # still 1 - p everywhere: read the sources before zeroing
+    else:
+        band_x = band_y = vals = None
+    np.multiply(et, gc, out=et)  # Et = E on the GT, 0 elsewhere (the band is filled in below)
+    if vals is not None:
         et[band_y, band_x] = vals
 
     ea = cv2.sepFilter2D(et, cv2.CV_64F, _K1, _K1, borderType=cv2.BORDER_CONSTANT)
-    ea_g = ea[g]
-    e_g = e_fg[g]
-    ew_g = np.where(ea_g < e_g, ea_g, e_g)
-    s_fg = float(ew_g.sum())
+    np.minimum(ea, et, out=ea)  # MIN_E_EA, read on GT pixels only (B = 1 there)
+    s_fg = float(np.sum(ea, where=gc.view(bool)))
     tpw = n_fg - s_fg
     r = 1 - s_fg / n_fg
     prec = tpw / (tpw + fpw + EPS)

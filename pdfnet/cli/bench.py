@@ -1,0 +1,100 @@
+"""``pdfnet bench <what>``: benchmarks, one sub-subcommand each (a dispatcher).
+
+``pdfnet bench metrics`` times the DIS metric protocol (ours vs PySODMetrics + the official HCE) on a
+prediction/GT folder pair or a generated synthetic set and prints both timings and the ratios (``--json OUT``
+for the full record). To add a benchmark, write ``_register_<name>(bsub)`` that adds a parser with
+``func=...`` and list it in :data:`BENCHES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from pdfnet.errors import UserError
+
+
+def _parse_size(s: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in s.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1024x1280, got {s!r}") from None
+    if h < 8 or w < 8:
+        raise argparse.ArgumentTypeError("size must be at least 8x8")
+    return h, w
+
+
+def _register_metrics(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser(
+        "metrics", help="DIS metrics: ours vs PySODMetrics + official HCE (same values, timings, ratios)",
+        description="Time the full DIS protocol (read + F/E/MAE/S/wF + HCE) against PySODMetrics 1.6.2 + the "
+                    "official IS-Net HCE, interleaved per image; cold (empty skeleton cache) and cached. "
+                    "Needs the dev extras (pysodmetrics, scikit-image).",
+    )
+    p.add_argument("--pred-dir", metavar="DIR", help="predictions (at GT size); with --gt-dir")
+    p.add_argument("--gt-dir", metavar="DIR", help="GT masks")
+    p.add_argument("--synthetic", type=int, default=10, metavar="N",
+                   help="without --pred-dir/--gt-dir: generate N synthetic DIS-like pairs (default 10)")
+    p.add_argument("--size", type=_parse_size, default=(1024, 1280), metavar="HxW",
+                   help="synthetic image size (default 1024x1280)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic data seed")
+    p.add_argument("--keep", metavar="DIR", help="write the synthetic set here and keep it")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="also time evaluate_folders with N worker processes (0 = skip)")
+    p.add_argument("--no-baseline-cached", action="store_true",
+                   help="skip the baseline run with precomputed skeletons")
+    p.add_argument("--json", metavar="OUT", help="write the full result JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_metrics)
+
+
+def _run_metrics(args: argparse.Namespace) -> int:
+    import shutil
+
+    try:
+        import py_sod_metrics  # noqa: F401
+        import skimage  # noqa: F401
+    except ImportError as e:
+        raise UserError(f"bench metrics needs the dev extras (pip install -e '.[dev]'): {e}") from None
+    from pdfnet.metrics.benchmark import bench_inputs, format_summary, run_benchmark
+    from pdfnet.metrics.report import write_json
+
+    if bool(args.pred_dir) != bool(args.gt_dir):
+        raise UserError("give both --pred-dir and --gt-dir, or neither (synthetic data)")
+    if args.synthetic < 1:
+        raise UserError("--synthetic must be >= 1")
+    pred_dir, gt_dir, tmp = bench_inputs(args.pred_dir, args.gt_dir, args.synthetic, args.size, args.seed,
+                                         args.keep)
+    try:
+        res = run_benchmark(pred_dir, gt_dir, baseline_cached=not args.no_baseline_cached,
+                            workers=args.workers, progress=not args.quiet)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    res["inputs"] = {"pred_dir": None if tmp else str(pred_dir), "gt_dir": None if tmp else str(gt_dir),
+                     "synthetic": None if args.pred_dir else {"n": args.synthetic, "size": list(args.size),
+                                                              "seed": args.seed}}
+    print(format_summary(res))
+    if args.json:
+        print(f"wrote {write_json(res, args.json)}")
+    return 0
+
+
+#: benchmark name → function adding its sub-subparser
+BENCHES: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "metrics": _register_metrics,
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks (pdfnet bench metrics ...)",
+                       description="Benchmarks; see `pdfnet bench <what> --help`.")
+    bsub = p.add_subparsers(dest="bench_command", metavar="<what>")
+    for reg in BENCHES.values():
+        reg(bsub)
+
+    def _no_target(args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=_no_target)

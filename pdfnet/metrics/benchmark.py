@@ -1,0 +1,311 @@
+"""``pdfnet bench metrics``: time the full DIS protocol, ours vs PySODMetrics + the official HCE, same values.
+
+Per image, interleaved (so machine-load drift hits both sides alike), each timed from reading the two PNGs
+to the last metric:
+
+* ``baseline``: PySODMetrics 1.6.2 ``Fmeasure``, ``Emeasure``, ``MAE``, ``Smeasure``, ``WeightedFmeasure`` +
+  the official IS-Net HCE with scikit-image's skeleton computed online
+  (:class:`pdfnet.metrics.reference.ReferenceEvaluator`);
+* ``ours_cold``: :func:`pdfnet.metrics.evaluate_pair`, every metric, with an *empty* skeleton cache (it
+  computes the skeleton and writes the cache file: what a first run pays);
+* ``ours_cached``: the same with that cache populated (every later run on the same GTs);
+* ``baseline_cached`` (optional): the baseline with precomputed skeletons (the official script's
+  ``gt_ske_root``), for a like-for-like cached comparison.
+
+Ratios are baseline / ours in wall time (``time.perf_counter``) and process CPU time. Values are checked:
+every aggregate's max abs difference and the number of images whose HCE parts agree exactly.
+Optionally ``evaluate_folders`` with worker processes is timed too.
+
+:func:`synthetic_dataset` writes a DIS-like synthetic set (wires, meshes with holes, trees, solid blobs with
+holes; predictions blurred / noisy / shifted / low-res / range-compressed) for benchmarks at larger sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pdfnet.metrics.dis import AGGREGATE_KEYS, DISMetrics, evaluate_pair
+from pdfnet.metrics.folders import evaluate_folders, pair_folders, read_gray_u8, versions
+from pdfnet.metrics.skeleton import SkeletonCache
+from pdfnet.utils.io import write_image
+
+# ---------------------------------------------------------------------------------------------------
+# synthetic DIS-like data
+
+
+def _wires(rng: np.random.Generator, m: np.ndarray, n: int) -> None:
+    h, w = m.shape
+    for _ in range(n):
+        pts = [(rng.uniform(0, w), rng.uniform(0, h))]
+        ang = rng.uniform(0, 2 * np.pi)
+        for _ in range(int(rng.integers(5, 30))):
+            ang += rng.normal(0, 0.4)
+            step = rng.uniform(0.02, 0.08) * min(h, w)
+            pts.append((pts[-1][0] + step * np.cos(ang), pts[-1][1] + step * np.sin(ang)))
+        cv2.polylines(m, [np.round(np.array(pts)).astype(np.int32)], False, 255, int(rng.integers(1, 4)))
+
+
+def _mesh(rng: np.random.Generator, m: np.ndarray) -> None:
+    h, w = m.shape
+    x0, y0 = int(rng.uniform(0, 0.3) * w), int(rng.uniform(0, 0.3) * h)
+    x1, y1 = int(rng.uniform(0.7, 1.0) * w), int(rng.uniform(0.7, 1.0) * h)
+    step = int(rng.integers(max(6, min(h, w) // 60), max(8, min(h, w) // 15)))
+    t = int(rng.integers(1, 3))
+    for x in range(x0, x1, step):
+        cv2.line(m, (x, y0), (x, y1), 255, t)
+    for y in range(y0, y1, step):
+        cv2.line(m, (x0, y), (x1, y), 255, t)
+    cv2.rectangle(m, (x0, y0), (x1, y1), 255, max(2, step // 3))
+
+
+def _tree(rng: np.random.Generator, m: np.ndarray, x: float, y: float, ang: float, length: float,
+          thick: float, depth: int) -> None:
+    if depth == 0 or length < 3:
+        return
+    x2, y2 = x + length * np.cos(ang), y + length * np.sin(ang)
+    cv2.line(m, (int(x), int(y)), (int(x2), int(y2)), 255, max(1, int(round(thick))))
+    for s in (-1, 1):
+        _tree(rng, m, x2, y2, ang + s * rng.uniform(0.2, 0.7), length * rng.uniform(0.6, 0.8),
+              thick * 0.7, depth - 1)
+
+
+def _blobs(rng: np.random.Generator, m: np.ndarray) -> None:
+    h, w = m.shape
+    for _ in range(int(rng.integers(1, 4))):
+        c = (int(rng.uniform(0.2, 0.8) * w), int(rng.uniform(0.2, 0.8) * h))
+        ax = (int(rng.uniform(0.1, 0.35) * w), int(rng.uniform(0.1, 0.35) * h))
+        cv2.ellipse(m, c, ax, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+    for _ in range(int(rng.integers(3, 12))):
+        c = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+        cv2.circle(m, c, int(rng.uniform(0.01, 0.05) * min(h, w)), 0, -1)
+
+
+def synthetic_pair(rng: np.random.Generator, h: int, w: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """One DIS-like ``(gt_u8, pred_u8)`` pair of size ``h x w``; kind in wires/mesh/tree/blob/mixed."""
+    m = np.zeros((h, w), np.uint8)
+    if kind in ("wires", "mixed"):
+        _wires(rng, m, int(rng.integers(3, 12)))
+    if kind in ("mesh", "mixed"):
+        _mesh(rng, m)
+    if kind == "tree":
+        _tree(rng, m, w / 2, h - 1, -np.pi / 2, h * 0.3, max(2.0, min(h, w) / 80), 8)
+    if kind in ("blob", "mixed"):
+        _blobs(rng, m)
+    if not m.any():
+        cv2.circle(m, (w // 2, h // 2), max(2, min(h, w) // 8), 255, -1)
+    gt = m
+    f = gt.astype(np.float32) / 255
+    mode = rng.integers(0, 4)
+    if mode == 0:
+        f = cv2.GaussianBlur(f, (0, 0), float(rng.uniform(0.8, 3)))
+    elif mode == 1:
+        f = cv2.GaussianBlur(f, (0, 0), 1.0) + rng.normal(0, 0.08, f.shape).astype(np.float32)
+    elif mode == 2:
+        sx, sy = rng.uniform(-2, 2, 2)
+        f = cv2.warpAffine(f, np.float32([[1, 0, sx], [0, 1, sy]]), (w, h), flags=cv2.INTER_LINEAR)
+    else:
+        small = cv2.resize(f, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+        f = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    for _ in range(int(rng.integers(0, 4))):  # spurious blobs and erased patches
+        c = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+        cv2.circle(f, c, int(rng.uniform(0.01, 0.04) * min(h, w)), float(rng.integers(0, 2)), -1)
+    f = np.clip(f, 0, 1)
+    if rng.random() < 0.3:  # range-compressed prediction
+        lo, hi = sorted(rng.uniform(0.05, 0.95, 2))
+        f = lo + (hi - lo) * f
+    return gt, (f * 255).astype(np.uint8)
+
+
+def synthetic_dataset(out: str | os.PathLike, n: int, size: tuple[int, int] = (1024, 1280),
+                      seed: int = 0) -> tuple[Path, Path]:
+    """Write ``n`` synthetic pairs to ``<out>/gt`` and ``<out>/pred``; returns ``(pred_dir, gt_dir)``."""
+    out = Path(out)
+    kinds = ("wires", "mesh", "tree", "blob", "mixed")
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        gt, pred = synthetic_pair(rng, size[0], size[1], kinds[i % len(kinds)])
+        write_image(out / "gt" / f"syn{i:04d}_{kinds[i % len(kinds)]}.png", gt)
+        write_image(out / "pred" / f"syn{i:04d}_{kinds[i % len(kinds)]}.png", pred)
+    return out / "pred", out / "gt"
+
+
+# ---------------------------------------------------------------------------------------------------
+# runner
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def __enter__(self) -> _Clock:
+        self._w, self._c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall += time.perf_counter() - self._w
+        self.cpu += time.process_time() - self._c
+
+    def as_dict(self) -> dict[str, float]:
+        return {"wall_s": round(self.wall, 4), "cpu_s": round(self.cpu, 4)}
+
+
+def _ratio(a: _Clock, b: _Clock) -> dict[str, float]:
+    return {"wall": round(a.wall / max(b.wall, 1e-12), 2), "cpu": round(a.cpu / max(b.cpu, 1e-12), 2)}
+
+
+def run_benchmark(
+    pred_dir: str | os.PathLike,
+    gt_dir: str | os.PathLike,
+    baseline_cached: bool = True,
+    workers: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Time baseline vs ours on a prediction/GT folder pair (see the module docstring); JSON-able result."""
+    from skimage.morphology import skeletonize as sk_skeletonize
+    from tqdm import tqdm
+
+    from pdfnet.metrics.reference import ReferenceEvaluator
+
+    pairs = pair_folders(pred_dir, gt_dir)
+    ref = ReferenceEvaluator()
+    ref_c = ReferenceEvaluator() if baseline_cached else None
+    ours_cold, ours_cached = DISMetrics(), DISMetrics()
+    c_base, c_base_c, c_cold, c_cached = _Clock(), _Clock(), _Clock(), _Clock()
+    tmp = Path(tempfile.mkdtemp(prefix="pdfnet-bench-"))
+    sizes = []
+    hce_equal = 0
+    curve_diff = 0.0
+    try:
+        cache = SkeletonCache(tmp / "ske")
+        for stem, pp, gp in tqdm(pairs, desc="bench", unit="img", disable=not progress, leave=False):
+            with c_base:
+                p8, g8 = read_gray_u8(pp), read_gray_u8(gp)
+                _check_size(stem, p8, g8)
+                ref.update(p8, g8)
+            with c_cold:
+                p8, g8 = read_gray_u8(pp), read_gray_u8(gp)
+                rec_cold = evaluate_pair(p8, g8, skeleton_cache=cache)
+            with c_cached:
+                p8, g8 = read_gray_u8(pp), read_gray_u8(gp)
+                rec = evaluate_pair(p8, g8, skeleton_cache=cache)
+            if ref_c is not None:
+                ske = sk_skeletonize(g8 > 128)  # the cached skeleton, computed outside the timing
+                with c_base_c:
+                    p8, g8 = read_gray_u8(pp), read_gray_u8(gp)
+                    ref_c.update(p8, g8, skeleton=ske)
+            ours_cold.add_record(rec_cold, stem)
+            ours_cached.add_record(rec, stem)
+            sizes.append(list(g8.shape))
+            hce_equal += int(rec["HCE"] == ref.hces[-1])
+            for k, mine in (("fm", rec["fm"]), ("em", rec["em"])):
+                theirs = (ref.fm.changeable_fms if k == "fm" else ref.em.changeable_ems)[-1]
+                curve_diff = max(curve_diff, float(np.max(np.abs(np.asarray(theirs) - mine))))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base_vals = ref.compute()
+    ours_vals = ours_cached.compute()
+    cold_vals = ours_cold.compute()
+    diffs = {k: _absdiff(base_vals[k], ours_vals[k]) for k in AGGREGATE_KEYS}
+    diffs_cold = {k: _absdiff(base_vals[k], cold_vals[k]) for k in AGGREGATE_KEYS}
+    out = {
+        "n_images": len(pairs), "pixels_mp": round(sum(h * w for h, w in sizes) / 1e6, 3),
+        "max_size": max(sizes, key=lambda s: s[0] * s[1]) if sizes else None,
+        "baseline": c_base.as_dict(), "ours_cold": c_cold.as_dict(), "ours_cached": c_cached.as_dict(),
+        "ratio_cold": _ratio(c_base, c_cold), "ratio_cached": _ratio(c_base, c_cached),
+        "values": {"baseline": base_vals, "ours": ours_vals, "max_abs_diff": diffs,
+                   "max_abs_diff_cold": diffs_cold, "hce_equal_images": hce_equal,
+                   "per_image_curve_max_abs_diff": curve_diff},
+        "versions": versions(), "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                            "opencv_threads": cv2.getNumThreads()},
+    }
+    if ref_c is not None:
+        out["baseline_cached"] = c_base_c.as_dict()
+        out["ratio_cached_vs_baseline_cached"] = _ratio(c_base_c, c_cached)
+    if workers and workers > 1:
+        out["parallel"] = _time_parallel(pred_dir, gt_dir, workers, c_base)
+    return out
+
+
+def _time_parallel(pred_dir, gt_dir, workers: int, c_base: _Clock) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="pdfnet-bench-par-"))
+    try:
+        t0 = time.perf_counter()
+        evaluate_folders(pred_dir, gt_dir, workers=workers, skeleton_cache=tmp, progress=False)
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        evaluate_folders(pred_dir, gt_dir, workers=workers, skeleton_cache=tmp, progress=False)
+        cached = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"workers": workers, "cold_wall_s": round(cold, 3), "cached_wall_s": round(cached, 3),
+            "ratio_cold_wall": round(c_base.wall / cold, 2),
+            "ratio_cached_wall": round(c_base.wall / cached, 2)}
+
+
+def _check_size(stem: str, p8: np.ndarray, g8: np.ndarray) -> None:
+    from pdfnet.errors import UserError
+
+    if p8.shape != g8.shape:
+        raise UserError(f"bench needs predictions at GT size; {stem}: {p8.shape} vs {g8.shape}")
+
+
+def _absdiff(a: float, b: float) -> float | None:
+    if np.isnan(a) and np.isnan(b):
+        return 0.0
+    d = abs(a - b)
+    return None if np.isnan(d) else float(d)
+
+
+def _t(c: dict) -> str:
+    return f"{c['wall_s']:.2f} s wall, {c['cpu_s']:.2f} s CPU"
+
+
+def format_summary(res: dict) -> str:
+    """Human-readable lines for the CLI."""
+    b, c, k = res["baseline"], res["ours_cold"], res["ours_cached"]
+    lines = [
+        f"{res['n_images']} images, {res['pixels_mp']} MP, largest {res['max_size']}",
+        f"baseline (PySOD 1.6.2 + official HCE, online skeletons): {_t(b)}",
+    ]
+    if "baseline_cached" in res:
+        bc = res["baseline_cached"]
+        lines.append(f"baseline with cached skeletons:                       {_t(bc)}")
+    lines += [
+        f"ours, cold (empty skeleton cache):                    {_t(c)}",
+        f"ours, cached skeletons:                               {_t(k)}",
+        f"speed-up cold:   {res['ratio_cold']['wall']:.1f}x wall, {res['ratio_cold']['cpu']:.1f}x CPU",
+        f"speed-up cached: {res['ratio_cached']['wall']:.1f}x wall, {res['ratio_cached']['cpu']:.1f}x CPU",
+    ]
+    if "ratio_cached_vs_baseline_cached" in res:
+        r = res["ratio_cached_vs_baseline_cached"]
+        lines.append(f"speed-up cached vs baseline cached: {r['wall']:.1f}x wall, {r['cpu']:.1f}x CPU")
+    if "parallel" in res:
+        p = res["parallel"]
+        lines.append(f"ours, {p['workers']} workers: cold {p['cold_wall_s']:.2f} s "
+                     f"({p['ratio_cold_wall']:.1f}x), "
+                     f"cached {p['cached_wall_s']:.2f} s ({p['ratio_cached_wall']:.1f}x) wall")
+    v = res["values"]
+    worst = max((d for d in v["max_abs_diff"].values() if d is not None), default=0.0)
+    lines.append(f"values: max |ours - baseline| over aggregates = {worst:.3g}; "
+                 f"HCE equal on {v['hce_equal_images']}/{res['n_images']} images")
+    return "\n".join(lines)
+
+
+def bench_inputs(pred_dir: str | None, gt_dir: str | None, synthetic: int, size: Sequence[int], seed: int,
+                 keep: str | None) -> tuple[Path, Path, Path | None]:
+    """Resolve the benchmark inputs: given folders, or a synthetic set (temp dir unless ``keep``)."""
+    if pred_dir and gt_dir:
+        return Path(pred_dir), Path(gt_dir), None
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="pdfnet-bench-syn-"))
+    p, g = synthetic_dataset(root, synthetic, (int(size[0]), int(size[1])), seed)
+    return p, g, (None if keep else root)
