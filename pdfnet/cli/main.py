@@ -20,6 +20,9 @@ COMMANDS: tuple[str, ...] = (
     "config_cmd",
     "depth",
     "predict",
+    "eval",
+    "bench",
+    "report",
 )
 
 
