@@ -20,9 +20,6 @@ COMMANDS: tuple[str, ...] = (
     "config_cmd",
     "depth",
     "predict",
-    "eval",
-    "bench",
-    "report",
 )
 
 

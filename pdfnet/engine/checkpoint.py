@@ -258,7 +258,7 @@ def load_release(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Conf
 # inference loader
 
 
-def _resolve_checkpoint_path(path: Path) -> Path:
+def resolve_checkpoint_path(path: Path) -> Path:
     """Folder → the file to load: a release's safetensors, else a run's ``best.pt``, else ``last.pt``."""
     if not path.is_dir():
         return path
@@ -283,32 +283,50 @@ def load_model_for_inference(path_or_dir: str | os.PathLike, device: torch.devic
     """
     from pdfnet.models import build_model
 
-    path = _resolve_checkpoint_path(Path(path_or_dir))
+    path = resolve_checkpoint_path(Path(path_or_dir))
     device = torch.device(device)
     if path.suffix == ".safetensors":
         sd, cfg = load_release(path)
-        model = build_model(cfg.model)
-        load_state_dict_strict(model, sd, str(path))
     else:
         obj = torch_load(path)
         if is_train_state(obj):
-            cfg = config_from_yaml_text(obj["config_yaml"], str(path))
-            model = build_model(cfg.model)
-            load_state_dict_strict(model, obj["model"], str(path))
+            sd, cfg = obj["model"], config_from_yaml_text(obj["config_yaml"], str(path))
         else:
             model, cfg = _load_official(obj, path)
+            return model.to(device).eval(), cfg
+    # an export may leave out the train-only depth decoder; everything else must match exactly
+    has_depth = any(k.startswith("depth_decoder.") for k in sd)
+    try:
+        model = build_model(cfg.model, with_depth_decoder=has_depth)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: cannot build its model: {e}") from None
+    load_state_dict_strict(model, sd, str(path))
     return model.to(device).eval(), cfg
 
 
+#: keys only the official ``PDFNet_process`` layout has (how ``PDFNet_Best.pth`` is recognised)
+OFFICIAL_MARKERS: tuple[str, ...] = ("channel_mix1.0.weight", "decoder.Bside.0.weight", "Glob.0.0.weight")
+
+
+def is_official_state_dict(sd: Mapping[str, Any]) -> bool:
+    return any(k in sd for k in OFFICIAL_MARKERS) or any(k.startswith("decoder.FSE_mix.") for k in sd)
+
+
 def _load_official(obj: Any, path: Path) -> tuple[nn.Module, Config]:
-    """Official ``PDFNet_Best.pth`` → (model, default config), via ``pdfnet.models.official``."""
+    """Official ``PDFNet_Best.pth`` → (model, paper config), via ``pdfnet.models.official``."""
     from pdfnet.models import official
 
+    if isinstance(obj, Mapping):
+        for wrapper in ("model", "state_dict", "module"):
+            if isinstance(obj.get(wrapper), Mapping):
+                obj = obj[wrapper]
+                break
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: not a pdfnet train state, release or official PDFNet state dict")
-    looks_official = getattr(official, "is_official_state_dict", None)
-    if looks_official is not None and not looks_official(obj):
-        raise CheckpointError(f"{path}: a state dict, but neither pdfnet's nor the official PDFNet layout")
+    if not is_official_state_dict(obj):
+        raise CheckpointError(f"{path}: a state dict, but neither a pdfnet checkpoint nor the official "
+                              "PDFNet layout (use `pdfnet export-weights` for pdfnet runs)")
     cfg = Config()
-    model = official.from_official_state_dict(obj)
+    cfg.model = official.official_model_config()
+    model = official.from_official_state_dict(obj, cfg=cfg.model)
     return model, cfg

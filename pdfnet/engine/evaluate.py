@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -96,24 +95,18 @@ def iterate_predictions(model: nn.Module, dataset: Dataset, *, device: torch.dev
         yield torch.sigmoid(logits), batch
 
 
-def _to_u8(x: torch.Tensor) -> np.ndarray:
-    """``[H, W]`` float in [0, 1] → uint8 numpy (rounded)."""
-    return (x.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
-
-
-def _new_accumulator(full: bool) -> Any:
-    """The metrics package's accumulator (``full``: every paper metric; else maxF + MAE only)."""
-    from pdfnet.metrics import DISMetrics
-
-    return DISMetrics() if full else DISMetrics(metrics=("maxF", "MAE"))
+VAL_METRICS: tuple[str, ...] = ("maxF", "MAE", "maxF_meanPR")
+"""Validation: the headline maxF (mean-F curve), MAE and the official evaluator's F(mean P, mean R)."""
 
 
 def _merge(acc: Any) -> Any:
-    """Merge the per-rank accumulators (rank order) into one (every rank gets the merged result)."""
-    parts = D.all_gather_objects(acc)
-    merged = parts[0]
-    for p in parts[1:]:
-        merged.merge(p)
+    """All ranks' accumulators merged in rank order (every rank gets the merged one)."""
+    from pdfnet.metrics import DISMetrics
+
+    parts = D.all_gather_objects(acc.state_dict())
+    merged = DISMetrics(metrics=acc.metrics, keep_per_image=acc.keep_per_image)
+    for st in parts:
+        merged.merge(st)
     return merged
 
 
@@ -126,63 +119,64 @@ def validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.devi
         ``(metrics, grid)``: ``{"maxF", "MAE", ...}`` floats and an image grid of the first batch
         (rank 0; None elsewhere).
     """
-    acc = _new_accumulator(full=False)
+    from pdfnet.metrics import DISMetrics
+
+    acc = DISMetrics(metrics=VAL_METRICS, keep_per_image=False)
     grid = None
     for prob, batch in iterate_predictions(model, val_set, device=device, amp_dtype=amp_dtype, tta=False,
                                            batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
                                            info=info, progress="val"):
-        gt = batch["gt"]
-        for i in range(prob.shape[0]):
-            acc.update(_to_u8(prob[i, 0]), _to_u8(gt[i, 0]))
+        acc.update_batch(prob, batch["gt"].to(prob.device))  # tensors, batched histograms on the device
         if grid is None and info.is_main:
-            grid = image_grid(batch["image"], prob.cpu(), gt, batch.get("depth"))
-    acc = _merge(acc)
-    res = acc.compute()
-    return {k: float(res[k]) for k in ("maxF", "MAE") if k in res}, grid
+            grid = image_grid(batch["image"], prob.cpu(), batch["gt"], batch.get("depth"))
+    res = _merge(acc).compute()
+    return {k: float(res[k]) for k in VAL_METRICS if k in res}, grid
 
 
 def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], out_dir: str | os.PathLike,
                    tta: bool = False, save_preds: str | os.PathLike | None = None,
-                   device: torch.device | str = "cpu", size: int | None = None) -> dict[str, dict]:
+                   device: torch.device | str = "cpu", size: int | None = None,
+                   progress: bool = True) -> dict[str, dict]:
     """Run a checkpoint on DIS splits and score it against the original-resolution GTs.
 
     Args:
-        cfg: config for the data (``data.root``, ``data.eval_depth``, ``eval.*``); the model's own
-            architecture comes from the checkpoint.
+        cfg: config for the data (``data.root``, ``data.eval_depth``) and ``eval.*`` (batch size, workers,
+            precision); the model's architecture comes from the checkpoint.
         ckpt: anything :func:`pdfnet.engine.checkpoint.load_model_for_inference` accepts.
         splits: split folder names under ``data.root``.
-        out_dir: where the per-split JSONs, the table and the plots go.
-        tta: 6-pass flip × scale TTA.
+        out_dir: where ``<split>.json``, the tables and the plots go.
+        tta: 6-pass flip × scale TTA (logits averaged).
         save_preds: also write ``<save_preds>/<split>/<stem>.png`` (original size, uint8).
-        device: torch device.
+        device: torch device (under ``torchrun`` each rank takes a shard; rank 0 writes).
         size: network input side (default: the checkpoint's ``model.input_size``).
+        progress: tqdm bars.
 
     Returns:
-        ``{split: metrics dict}``.
+        ``{split: aggregate metrics}`` (``maxF``, ``wF``, ``meanE``, ``S``, ``MAE``, ``HCE``, ...).
     """
     from pdfnet.data import build_eval_dataset
     from pdfnet.engine.checkpoint import load_model_for_inference
+    from pdfnet.engine.trainer import resolve_precision
     from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
+    from pdfnet.metrics import DISMetrics, write_report, write_split_json
     from pdfnet.utils.io import read_gray, write_image
 
     device = torch.device(device)
     info = D.current_info()
     model, model_cfg = load_model_for_inference(ckpt, device)
     size = int(size or model_cfg.model.input_size)
-    from pdfnet.engine.trainer import resolve_precision
-
     amp_dtype, _ = resolve_precision(cfg.eval.precision, device)
     out_dir = Path(out_dir)
     results: dict[str, dict] = {}
     for split in splits:
         ds = build_eval_dataset(cfg.data, split=split, size=size)
-        acc = _new_accumulator(full=True)
+        acc = DISMetrics()
         for prob, batch in iterate_predictions(model, ds, device=device, amp_dtype=amp_dtype, tta=tta,
                                                batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
-                                               info=info, progress=split):
+                                               info=info, progress=split if progress else None):
             for i in range(prob.shape[0]):
                 h, w = (int(v) for v in batch["orig_size"][i])
-                pred = prob_to_uint8(prob_to_size(prob[i:i + 1], (h, w)))
+                pred = prob_to_uint8(prob_to_size(prob[i:i + 1], (h, w)))  # the release: back to W×H
                 gt = read_gray(batch["gt_path"][i])
                 if gt.shape != (h, w):
                     raise UserError(f"{split}: GT {batch['gt_path'][i]} is {gt.shape}, the image {(h, w)}")
@@ -192,19 +186,50 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
         acc = _merge(acc)
         results[split] = acc.compute()
         if info.is_main:
-            _write_split(acc, split, out_dir)
+            meta = {"tta": tta, "resolution": size, "checkpoint": str(ckpt), "depth": cfg.data.eval_depth}
+            write_split_json(acc, split, out_dir, meta=meta)
     if info.is_main:
-        _write_report(results, out_dir)
+        write_report(results, out_dir)
     return results
 
 
-def _write_split(acc: Any, split: str, out_dir: Path) -> None:
-    from pdfnet.metrics import write_split_json
+def _split_list(values: list[str] | None) -> list[str] | None:
+    """``["DIS-VD,DIS-TE1", "DIS-TE2"]`` → ``["DIS-VD", "DIS-TE1", "DIS-TE2"]``."""
+    if not values:
+        return None
+    return [s.strip() for v in values for s in v.split(",") if s.strip()]
 
-    write_split_json(acc, split, out_dir)
 
+def run_model_eval(args: Any) -> int:
+    """``pdfnet eval --config FILE --ckpt CKPT [--splits ...] [--tta] [--save-preds DIR] [--out-dir DIR]``.
 
-def _write_report(results: dict[str, dict], out_dir: Path) -> None:
-    from pdfnet.metrics import write_report
+    Prints one line per split and writes ``<out-dir>/<split>.json``, the tables and the plots (default
+    out-dir: ``eval/`` beside the checkpoint).
+    """
+    from pdfnet.cli.common import config_from_args, resolve_device
 
-    write_report(results, out_dir)
+    cfg = config_from_args(args)
+    splits = _split_list(args.splits) or list(cfg.eval.splits)
+    tta = cfg.eval.tta if args.tta is None else bool(args.tta)
+    ckpt = Path(args.ckpt)
+    if not ckpt.exists():
+        raise UserError(f"--ckpt: {ckpt} does not exist")
+    out_dir = Path(args.out_dir) if args.out_dir else (ckpt if ckpt.is_dir() else ckpt.parent) / "eval"
+    device = resolve_device(getattr(args, "device", "auto"))
+    info = D.init_distributed(device)
+    device = D.local_device(device, info)
+    try:
+        results = evaluate_model(cfg, ckpt, splits=splits, out_dir=out_dir, tta=tta,
+                                 save_preds=args.save_preds, device=device,
+                                 progress=not getattr(args, "quiet", False))
+    finally:
+        D.cleanup()
+    if info.is_main:
+        keys = ("maxF", "wF", "meanE", "S", "MAE", "HCE")
+        print(f"{'split':10s} " + " ".join(f"{k:>7s}" for k in keys) + f"   (tta={'on' if tta else 'off'})")
+        for split, r in results.items():
+            cells = [f"{r.get(k, float('nan')):7.1f}" if k == "HCE" else f"{r.get(k, float('nan')):7.4f}"
+                     for k in keys]
+            print(f"{split:10s} " + " ".join(cells))
+        print(f"wrote per-split JSONs, tables and plots to {out_dir}")
+    return 0

@@ -1,0 +1,35 @@
+"""``pdfnet train``: train PDFNet from a config (single process, or one process per GPU under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pdfnet.cli.common import add_config_args, config_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train PDFNet (pdfnet train --config FILE [--set k=v] [--resume auto])",
+        description="Train PDFNet. Multi-GPU / multi-node: torchrun --nproc_per_node=N -m pdfnet.cli.main "
+                    "train --config FILE (DDP; train.batch_size is per process).",
+    )
+    add_config_args(p, required=True)
+    p.add_argument("--resume", metavar="auto|PATH",
+                   help="'auto': continue from <train.output_dir>/last.pt if present; or a train-state path")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pdfnet.engine import distributed as D
+    from pdfnet.engine.trainer import train
+
+    cfg = config_from_args(args)
+    try:
+        res = train(cfg, resume=args.resume, progress=args.progress)
+    finally:
+        D.cleanup()
+    if D.current_info().is_main:
+        best = f"{res.best_maxF:.4f}" if res.best_maxF is not None else "n/a"
+        print(f"done: {res.step} steps in {res.seconds:.0f} s; best val maxF {best}; run dir {res.run_dir}")
+    return 0
