@@ -20,6 +20,11 @@ COMMANDS: tuple[str, ...] = (
     "config_cmd",
     "depth",
     "predict",
+    "eval",
+    "bench",
+    "report",
+    "train",
+    "export_weights",
 )
 
 
