@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train_loop import write_tiny_dis  # tests/ is on sys.path (no __init__.py)
 
 from pdfnet.cli.main import main
 from pdfnet.engine import checkpoint as ck
-from test_train_loop import write_tiny_dis  # tests/ is on sys.path (no __init__.py)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,8 @@ def test_train_writes_run_dir_and_best(trained):
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in recs if r["kind"] == "val"]
     assert len(val) == 1 and val[0]["step"] == 3
-    assert 0.0 <= val[0]["val/maxF"] <= 1.0 and 0.0 <= val[0]["val/MAE"] <= 1.0 and "val/maxF_meanPR" in val[0]
+    assert 0.0 <= val[0]["val/maxF"] <= 1.0 and 0.0 <= val[0]["val/MAE"] <= 1.0
+    assert "val/maxF_meanPR" in val[0]
     best = ck.load_train_state(run / "best.pt")
     assert best["best"]["maxF"] == pytest.approx(val[0]["val/maxF"]) and best["step"] == 3
     assert ck.load_train_state(run / "last.pt")["best"] == best["best"]
@@ -79,8 +80,8 @@ def test_export_eval_and_inference_loader(trained, tmp_path, capsys):
     out = tmp_path / "eval"
     preds = tmp_path / "preds"
     rc = main(["eval", "--config", str(REPO / "configs" / "demo_cpu.yaml"), "--ckpt", str(run / "best.pt"),
-               "--splits", "DIS-VD,DIS-TE1", "--out-dir", str(out), "--save-preds", str(preds), "--device", "cpu",
-               "--set", f"data.root={data}", "--set", "eval.workers=0"])
+               "--splits", "DIS-VD,DIS-TE1", "--out-dir", str(out), "--save-preds", str(preds),
+               "--device", "cpu", "--set", f"data.root={data}", "--set", "eval.workers=0"])
     assert rc == 0
     for split in ("DIS-VD", "DIS-TE1"):
         doc = json.loads((out / f"{split}.json").read_text())
