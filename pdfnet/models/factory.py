@@ -19,7 +19,9 @@ def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = Tr
 
     Random init follows the release: trunc_normal(0.02) on every non-backbone conv with zero bias;
     Linear/attention layers keep PyTorch defaults; the backbone keeps its own init. Pretrained
-    backbone weights (``cfg.backbone_weights``) are loaded by :mod:`pdfnet.models.official`.
+    backbone weights (``cfg.backbone_weights``: a local file, or ``timm`` for timm's hub weights,
+    which needs network) are loaded with :func:`pdfnet.models.official.load_swin_imagenet` (Swin) or
+    by timm itself (``timm:<name>`` backbones); the loaded/skipped keys are logged.
 
     Args:
         cfg: model config.
@@ -56,4 +58,12 @@ def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = Tr
     for part in (encoder.projector, decoder, head, depth_decoder):
         if part is not None:
             init_decoder_convs(part)
+    if cfg.backbone_weights and not cfg.backbone.startswith("timm:"):
+        from .official import load_swin_imagenet
+
+        load_swin_imagenet(backbone, cfg.backbone_weights)
+    elif cfg.backbone_weights and cfg.backbone_weights != "timm":
+        from .official import load_timm_backbone_file
+
+        load_timm_backbone_file(backbone, cfg.backbone_weights)
     return model

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -41,6 +41,7 @@ __all__ = [
     "from_official_state_dict",
     "load_official_checkpoint",
     "load_swin_imagenet",
+    "load_timm_backbone_file",
     "official_model_config",
 ]
 
@@ -131,7 +132,9 @@ def convert_official_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, tor
     return out
 
 
-def load_strict(model: nn.Module, sd: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+def load_strict(
+    model: nn.Module, sd: Mapping[str, torch.Tensor], *, source: str = "checkpoint", assign: bool = False
+) -> None:
     """Copy ``sd`` into ``model``: the key sets must be identical and every shape must agree.
 
     Raises:
@@ -150,7 +153,7 @@ def load_strict(model: nn.Module, sd: Mapping[str, torch.Tensor], *, source: str
                 f"{source}: shape mismatch for {k!r}: checkpoint {tuple(v.shape)}, "
                 f"model {tuple(own[k].shape)}"
             )
-    model.load_state_dict(sd, strict=True)
+    model.load_state_dict(sd, strict=True, assign=assign)
 
 
 def official_model_config(**overrides) -> ModelConfig:
@@ -182,9 +185,23 @@ def from_official_state_dict(
     cfg = cfg or official_model_config()
     has_depth = any(k.startswith("depth_decoder.") for k in sd)
     converted = convert_official_state_dict(sd)
-    model = build_model(cfg, with_depth_decoder=has_depth)
-    load_strict(model, converted, source="official state dict")
+    # every parameter is overwritten: build on the meta device (no random init), then assign
+    with torch.device("meta"):
+        model = build_model(replace(cfg, backbone_weights=None), with_depth_decoder=has_depth)
+    load_strict(model, {k: v.detach().to("cpu", torch.float32).clone() for k, v in converted.items()},
+                source="official state dict", assign=True)
+    _rebuild_buffers(model)
     return model.eval() if eval_mode else model
+
+
+def _rebuild_buffers(model: nn.Module) -> None:
+    """Recreate non-persistent buffers (Swin relative-position indices) after a meta-device build."""
+    for m in model.modules():
+        if hasattr(m, "reset_buffers"):
+            m.reset_buffers()
+    leftovers = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if leftovers:
+        raise RuntimeError(f"tensors left on the meta device: {leftovers[:5]}")
 
 
 def _read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -295,6 +312,27 @@ def load_swin_imagenet(
     report = BackboneLoadReport(
         source=name, layout=layout, loaded=sorted(take), not_loaded=[k for k in own if k not in take],
         ignored=ignored,
+    )
+    log.info("backbone weights: %s", report.summary())
+    return report
+
+
+def load_timm_backbone_file(backbone: nn.Module, path: str | os.PathLike) -> BackboneLoadReport:
+    """Load a local timm state dict into a ``timm:<name>`` backbone (keys matching name and shape).
+
+    The features_only wrapper keeps the original module names, so a classification checkpoint of the
+    same model maps directly; its head and unused final layers are reported as ignored.
+    """
+    sd = _read_state_dict(path)
+    inner = backbone.model
+    own = inner.state_dict()
+    take = {k: v for k, v in sd.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not take:
+        raise CheckpointError(f"{path}: no key matches the timm backbone {getattr(backbone, 'name', '')!r}")
+    inner.load_state_dict(take, strict=False)
+    report = BackboneLoadReport(
+        source=str(path), layout="timm", loaded=sorted(take), not_loaded=[k for k in own if k not in take],
+        ignored=[k for k in sd if k not in take],
     )
     log.info("backbone weights: %s", report.summary())
     return report

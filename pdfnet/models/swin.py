@@ -36,9 +36,15 @@ from torch import nn
 __all__ = ["SwinTransformer", "swin_b", "swin_tiny_test", "relative_position_index"]
 
 
-def relative_position_index(window: int) -> torch.Tensor:
+def relative_position_index(window: int, device: torch.device | str | None = None) -> torch.Tensor:
     """The standard Swin index [window², window²] (int64) into the (2w−1)² bias table."""
-    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"))
+    return _relative_position_index_cpu(window).to(device=device or "cpu", copy=True)
+
+
+@lru_cache(maxsize=8)
+def _relative_position_index_cpu(window: int) -> torch.Tensor:
+    r = torch.arange(window, device="cpu")
+    coords = torch.stack(torch.meshgrid(r, r, indexing="ij"))
     flat = coords.flatten(1)  # [2, N]
     rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0)  # [N, N, 2]
     rel = rel + (window - 1)
@@ -105,11 +111,18 @@ class WindowAttention(nn.Module):
         self.num_heads = num_heads
         self.attn_drop = attn_drop
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, num_heads))
-        self.register_buffer("relative_position_index", relative_position_index(window), persistent=False)
+        index = relative_position_index(window, self.relative_position_bias_table.device)
+        self.register_buffer("relative_position_index", index, persistent=False)
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
-        trunc_normal_(self.relative_position_bias_table, std=0.02)
+        if not self.relative_position_bias_table.is_meta:
+            trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def reset_buffers(self) -> None:
+        """(Re)build the non-persistent index buffer on the bias table's device (after a meta build)."""
+        dev = self.relative_position_bias_table.device
+        self.relative_position_index = relative_position_index(self.window, dev)
 
     def position_bias(self) -> torch.Tensor:
         """Relative-position bias [nH, N, N]."""
@@ -335,9 +348,10 @@ class SwinTransformer(nn.Module):
         if ape:
             g = pretrain_img_size // patch_size
             self.absolute_pos_embed = nn.Parameter(torch.zeros(1, embed_dim, g, g))
-            trunc_normal_(self.absolute_pos_embed, std=0.02)
+            if not self.absolute_pos_embed.is_meta:
+                trunc_normal_(self.absolute_pos_embed, std=0.02)
         self.pos_drop = nn.Dropout(drop_rate)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         self.layers = nn.ModuleList()
         for i in range(self.num_layers):
             lo = sum(depths[:i])
@@ -361,6 +375,8 @@ class SwinTransformer(nn.Module):
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
+        if any(p.is_meta for p in m.parameters(recurse=False)):
+            return  # a meta-device build (weights about to be assigned from a checkpoint)
         if isinstance(m, nn.Linear):
             trunc_normal_(m.weight, std=0.02)
             if m.bias is not None:

@@ -1,0 +1,189 @@
+"""Official-weight plumbing: parameter counts, key conversion, strict loading, Swin ImageNet/timm loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import shared_path  # tests/ is on sys.path (rootdir conftest)
+
+from pdfnet.config.schema import ModelConfig
+from pdfnet.errors import UserError
+from pdfnet.models import build_model
+from pdfnet.models.errors import CheckpointError
+from pdfnet.models.official import (
+    convert_official_state_dict,
+    from_official_state_dict,
+    load_official_checkpoint,
+    load_swin_imagenet,
+)
+from pdfnet.models.swin import SwinTransformer, relative_position_index
+
+INFERENCE_PARAMS = 97_846_526
+DEPTH_DECODER_PARAMS = 3_846_789
+
+
+def _read_keys():
+    rows = []
+    with open(shared_path("fixtures", "pdfnet_official", "keys.tsv")) as f:
+        next(f)
+        for line in f:
+            key, shape, dtype, kind = line.rstrip("\n").split("\t")
+            rows.append((key, tuple(int(s) for s in shape.split(",")), dtype, kind))
+    return rows
+
+
+def _fake_official_sd(with_buffers: bool = True, with_sobel: bool = True) -> dict[str, torch.Tensor]:
+    """Every official key with its shape; values are a cheap deterministic fill."""
+    sd = {}
+    for i, (key, shape, _dtype, kind) in enumerate(_read_keys()):
+        if kind == "buffer":
+            if with_buffers:
+                sd[key] = relative_position_index(12)
+            continue
+        if kind == "fixed":
+            if with_sobel:
+                x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+                sd[key] = (x if key.endswith("sobel_x.weight") else x.t()).reshape(shape).clone()
+            continue
+        sd[key] = torch.full(shape, float(i % 7) * 0.01)
+    return sd
+
+
+@pytest.fixture(scope="module")
+def official_sd():
+    return _fake_official_sd()
+
+
+@pytest.fixture(scope="module")
+def paper_model(official_sd):
+    return from_official_state_dict(official_sd)
+
+
+def test_parameter_counts_equal_release():
+    with torch.device("meta"):  # counts only: skip the 100M-value random init
+        model = build_model(ModelConfig(backbone_weights=None))
+    assert model.inference_parameters() == INFERENCE_PARAMS
+    assert sum(p.numel() for p in model.depth_decoder.parameters()) == DEPTH_DECODER_PARAMS
+
+
+def test_every_official_key_maps_and_loads(official_sd, paper_model):
+    assert not paper_model.training
+    converted = convert_official_state_dict(official_sd)
+    assert len(converted) == 577  # every learnable tensor; 24 index buffers + 2 Sobel consts dropped
+    own = paper_model.state_dict()
+    assert set(converted) == set(own)
+    for k, v in converted.items():
+        assert torch.equal(own[k], v), k
+    total = sum(v.numel() for v in converted.values())
+    assert total == INFERENCE_PARAMS + DEPTH_DECODER_PARAMS
+
+
+def test_buffers_and_sobel_optional():
+    sd = _fake_official_sd(with_buffers=False, with_sobel=False)
+    conv = convert_official_state_dict(sd)
+    assert len(conv) == 577
+
+
+def test_missing_key_raises_naming_it(official_sd):
+    sd = dict(official_sd)
+    del sd["decoder.FSE_mix.2.ID.Norm2.weight"]
+    with pytest.raises(CheckpointError, match=r"decoder\.fse\.2\.coa_id\.norm2\.weight"):
+        from_official_state_dict(sd)
+
+
+def test_extra_key_raises_naming_it(official_sd):
+    sd = dict(official_sd)
+    sd["decoder.FSE_mix.0.bogus.weight"] = torch.zeros(3)
+    with pytest.raises(CheckpointError, match=r"decoder\.FSE_mix\.0\.bogus\.weight"):
+        convert_official_state_dict(sd)
+
+
+def test_shape_mismatch_raises(official_sd):
+    sd = dict(official_sd)
+    sd["decoder.Bside.3.weight"] = torch.zeros(1, 64, 3, 3)
+    with pytest.raises(CheckpointError, match=r"decoder\.side\.2\.weight"):
+        from_official_state_dict(sd)
+
+
+def test_wrong_sobel_or_index_raises(official_sd):
+    sd = dict(official_sd)
+    sd["IntegrityPriorLoss.sobel_x.weight"] = torch.zeros(1, 1, 3, 3)
+    with pytest.raises(CheckpointError, match="Sobel"):
+        convert_official_state_dict(sd)
+    sd = dict(official_sd)
+    sd["encoder.layers.0.blocks.0.attn.relative_position_index"] = torch.zeros(144, 144, dtype=torch.long)
+    with pytest.raises(CheckpointError, match="relative-position"):
+        convert_official_state_dict(sd)
+    assert issubclass(CheckpointError, UserError) and issubclass(CheckpointError, ValueError)
+
+
+def test_inference_only_state_dict_gives_model_without_depth_decoder(official_sd):
+    sd = {k: v for k, v in official_sd.items() if not k.startswith("depth_decoder.")}
+    model = from_official_state_dict(sd)
+    assert model.depth_decoder is None
+    assert model.inference_parameters() == INFERENCE_PARAMS
+
+
+def test_load_official_checkpoint_file(tmp_path, official_sd):
+    path = tmp_path / "PDFNet_Best.pth"
+    torch.save(official_sd, path)
+    model = load_official_checkpoint(path)
+    assert torch.equal(model.head.out.weight, official_sd["decoder.Bside.0.weight"])
+    with pytest.raises(CheckpointError, match="not found"):
+        load_official_checkpoint(tmp_path / "missing.pth")
+
+
+def _small_swin(window: int = 7) -> SwinTransformer:
+    return SwinTransformer(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window=window,
+                           drop_path_rate=0.0, ape=False)
+
+
+def test_swin_release_layout_loading_reports_unloaded(tmp_path):
+    """An original-release (MS) Swin file: head / attn_mask / index buffers are filtered out;
+    the APE and norm0–3 (absent from ImageNet files) are reported as left at init."""
+    torch.manual_seed(0)
+    src = SwinTransformer(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window=12, ape=True)
+    ms = {k: torch.randn_like(v) for k, v in src.state_dict().items()
+          if not k.startswith("norm") and k != "absolute_pos_embed"}
+    ms["norm.weight"] = torch.ones(256)
+    ms["head.weight"] = torch.zeros(1000, 256)
+    ms["layers.0.blocks.1.attn_mask"] = torch.zeros(64, 144, 144)
+    ms["layers.0.blocks.0.attn.relative_position_index"] = relative_position_index(12)
+    dst = SwinTransformer(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window=12, ape=True)
+    path = tmp_path / "swin_base_patch4_window12_384_22kto1k.pth"
+    torch.save({"model": ms}, path)  # the release file wraps the weights in "model"
+    report = load_swin_imagenet(dst, path)
+    assert report.layout == "release"
+    norms = {f"norm{i}.{p}" for i in range(4) for p in ("weight", "bias")}
+    assert set(report.not_loaded) == {"absolute_pos_embed"} | norms
+    assert {"head.weight", "norm.weight", "layers.0.blocks.1.attn_mask"} <= set(report.ignored)
+    own = dst.state_dict()
+    for k in report.loaded:
+        assert torch.equal(own[k], ms[k]), k
+
+
+def test_swin_timm_layout_conversion_matches_timm_features():
+    """timm's Swin layout (patch merging at the start of the next stage) converted to ours reproduces
+    timm's stage features for stages 1–3 (timm drops the shift in stage 4, where the map equals the
+    window, so that stage legitimately differs)."""
+    from timm.models.swin_transformer import SwinTransformer as TimmSwin
+
+    torch.manual_seed(0)
+    ref = TimmSwin(img_size=224, embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=7,
+                   num_classes=10).eval()
+    for p in ref.parameters():  # non-trivial LayerNorm/bias values
+        p.data.add_(0.05 * torch.randn_like(p))
+    ours = _small_swin().eval()
+    report = load_swin_imagenet(ours, ref.state_dict())
+    assert report.layout == "timm"
+    assert set(report.not_loaded) == {f"norm{i}.{p}" for i in range(4) for p in ("weight", "bias")}
+    assert {"head.fc.weight", "norm.weight"} <= set(report.ignored)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        theirs = ref.forward_intermediates(x, indices=4, norm=False, intermediates_only=True)
+        mine = ours(x)
+    for i in range(3):
+        t = theirs[i]
+        t = F.layer_norm(t.permute(0, 2, 3, 1), (t.shape[1],)).permute(0, 3, 1, 2)  # our norm{i} at init
+        torch.testing.assert_close(mine[i], t, rtol=1e-4, atol=1e-4)
