@@ -1,4 +1,4 @@
-"""DISMetrics API: inputs (numpy/torch, uint8/float), batched torch path, light mode, merge/state_dict, cache."""
+"""DISMetrics API: numpy/torch and uint8/float inputs, batched torch path, light mode, merge, cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from pdfnet.metrics import AGGREGATE_KEYS, DISMetrics, SkeletonCache, evaluate_pair, quantize_prob, skeletonize
+from pdfnet.metrics import (
+    AGGREGATE_KEYS,
+    DISMetrics,
+    SkeletonCache,
+    evaluate_pair,
+    quantize_prob,
+    skeletonize,
+)
 
 
 def _pairs(n=6, h=40, w=52, seed=0):

@@ -1,4 +1,4 @@
-"""DIS metrics vs the golden fixtures (../shared/fixtures/dis_metrics, pysod_examples): exact protocol parity."""
+"""DIS metrics vs the golden fixtures (../shared/fixtures/dis_metrics, pysod_examples): exact parity."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import shared_path  # tests/ is on sys.path (no __init__.py)
 
 from pdfnet.metrics import DISMetrics, evaluate_pair, hce_parts, read_gray_u8
 from pdfnet.metrics.core import normalisation_luts
-from conftest import shared_path  # tests/ is on sys.path (no __init__.py)
 
 TOL = 1e-9
 CURVES = {"fm": "fm_curve", "precision": "precision_curve", "recall": "recall_curve", "em": "em_curve"}
