@@ -26,11 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdfnet.metrics.report import write_report
+    from pdfnet.metrics.report import ordered_splits, write_report
 
     res = write_report(args.json_dir, args.out, method=args.method, maxf_rule=args.maxf_rule,
                        compare=args.compare, plots=not args.no_plots)
-    print(f"splits: {', '.join(res['docs'])}")
+    print(f"splits: {', '.join(ordered_splits(res['docs']))}")
     for p in list(res["tables"].values()) + res["plots"]:
         print(f"wrote {p}")
     return 0

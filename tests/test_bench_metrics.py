@@ -1,0 +1,35 @@
+"""``pdfnet bench metrics`` on a tiny synthetic set: runs, prints timings, values agree (not the ratio)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pdfnet.cli.main import main
+
+pytest.importorskip("py_sod_metrics")
+pytest.importorskip("skimage")
+
+
+def test_bench_metrics_tiny_synthetic(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "metrics", "--synthetic", "3", "--size", "64x80", "--json", str(out), "--quiet",
+               "--keep", str(tmp_path / "syn")])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "baseline" in text and "speed-up cold" in text and "speed-up cached" in text
+    res = json.loads(out.read_text())
+    assert res["n_images"] == 3
+    v = res["values"]
+    assert v["hce_equal_images"] == 3
+    assert all(d is not None and d <= 1e-9 for d in v["max_abs_diff"].values())
+    assert v["per_image_curve_max_abs_diff"] <= 1e-12
+    for k in ("baseline", "ours_cold", "ours_cached", "baseline_cached"):
+        assert res[k]["wall_s"] > 0
+    assert len(list((tmp_path / "syn" / "gt").glob("*.png"))) == 3
+
+
+def test_bench_without_target_prints_help(capsys):
+    assert main(["bench"]) == 2
+    assert "metrics" in capsys.readouterr().out
