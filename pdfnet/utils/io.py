@@ -49,21 +49,11 @@ def _decode(path: str | os.PathLike, flags: int) -> np.ndarray:
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image as RGB uint8 ``[H, W, 3]``.
 
-    Grayscale is replicated to 3 channels; an alpha channel is dropped; 16-bit images are scaled to
-    8 bits.
+    Decodes like ``cv2.imread`` (what the release used): EXIF orientation is applied, grayscale is
+    replicated to 3 channels, an alpha channel is dropped and 16-bit images are reduced to 8 bits.
     """
-    img = _decode(path, cv2.IMREAD_UNCHANGED)
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise ImageReadError(f"unsupported image dtype {img.dtype}: {path}")
-    if img.ndim == 2:
-        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    if img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    raise ImageReadError(f"unsupported channel count {img.shape[2]}: {path}")
+    img = _decode(path, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def read_gray(path: str | os.PathLike, keep_16bit: bool = False) -> np.ndarray:
