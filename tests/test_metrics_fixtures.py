@@ -116,3 +116,15 @@ def test_pysod_golden_examples():
         assert abs(out[mine] - g[theirs]) <= 1e-12, (mine, out[mine], g[theirs])
     assert hces_pysod_binarisation == [36, 184, 1]
     assert np.mean(hces_pysod_binarisation) == pytest.approx(g["HCE_pysod_binarisation"], abs=1e-12)
+
+
+@pytest.mark.parametrize("factor", [0, 10**9])
+def test_wf_both_correlation_paths_match(reference, monkeypatch, factor):
+    import pdfnet.metrics.wfm as wfm
+
+    _, cases = reference
+    monkeypatch.setattr(wfm, "GATHER_FACTOR", factor)
+    for name, (pred, gt, case) in cases.items():
+        ref = case["metrics"]["wfm"]
+        rec = evaluate_pair(pred, gt, metrics=("wF",))
+        assert abs(rec["wF"] - ref) <= TOL, (name, factor)

@@ -38,6 +38,9 @@ def _gauss_1d(size: int = 7, sigma: float = 5.0) -> np.ndarray:
 
 
 _K1 = _gauss_1d()
+_K2 = np.outer(_K1, _K1)
+#: use the 49-gather correlation when 49 * active pixels < GATHER_FACTOR * crop pixels (else sepFilter2D)
+GATHER_FACTOR = 1
 
 
 def _offsets_by_d2(max_d2: int = 18) -> dict[int, np.ndarray]:
@@ -98,19 +101,39 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
     y0, y1 = max(y - 3, 0), min(y + bh + 3, h)
     x0, x1 = max(x - 3, 0), min(x + bw + 3, w)
     gc = g8[y0:y1, x0:x1]
-    et = cv2.LUT(pred_u8[y0:y1, x0:x1], 1 - p_lut)  # 1 - p: the error of GT pixels
+    pc = pred_u8[y0:y1, x0:x1]
+    # GT pixels with E = 1 - p = 0 contribute min(EA, 0) = 0: only "active" GT pixels (p < 1) need EA
+    active = cv2.LUT(pc, (p_lut < 1).astype(np.uint8))
+    cv2.bitwise_and(active, gc, dst=active)
+    n_active = cv2.countNonZero(active)
+    if n_active == 0:
+        s_fg = 0.0
+    else:
+        s_fg = _active_sum(pc, gc, active, n_active, dist32[y0:y1, x0:x1], p_lut)
+    tpw = n_fg - s_fg
+    r = 1 - s_fg / n_fg
+    prec = tpw / (tpw + fpw + EPS)
+    return float((1 + 1) * r * prec / (r + 1 * prec + EPS))
 
-    # band: background pixels within Chebyshev distance 3 of the GT (all have Dst^2 <= 18) get the error of
-    # their nearest GT pixel, chosen in scipy's tie order
+
+def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: int, dc: np.ndarray,
+                p_lut: np.ndarray) -> float:
+    """Sum over active GT pixels of ``MIN_E_EA = min(EA, E)`` on the crop (``[h, w]`` arrays)."""
+    et = cv2.LUT(pc, 1 - p_lut)  # 1 - p: the error of GT pixels
+
+    # band: background pixels within Chebyshev distance 3 of an active GT pixel (all have Dst^2 <= 18) get
+    # the error of their nearest GT pixel, chosen in scipy's tie order
     band = cv2.dilate(gc, _SQUARE7, borderType=cv2.BORDER_CONSTANT, borderValue=0) - gc
+    near = cv2.dilate(active, _SQUARE7, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    cv2.bitwise_and(band, near, dst=band)
     pts = cv2.findNonZero(band)
+    vals = None
     if pts is not None:
         band_x = pts[:, 0, 0].astype(np.int64)
         band_y = pts[:, 0, 1].astype(np.int64)
-        dd = dist32[y0:y1, x0:x1][band_y, band_x].astype(np.float64)
+        dd = dc[band_y, band_x].astype(np.float64)
         d2 = np.rint(dd * dd).astype(np.int64)
-        gp = np.zeros((gc.shape[0] + 2 * _PAD, gc.shape[1] + 2 * _PAD), dtype=np.uint8)
-        gp[_PAD:-_PAD, _PAD:-_PAD] = gc
+        gp = cv2.copyMakeBorder(gc, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=0)
         gpf = gp.ravel()
         row = gp.shape[1]
         lin = (band_y + _PAD) * row + (band_x + _PAD)
@@ -127,16 +150,25 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
                 break
         sy, sx = np.divmod(src, row)
         vals = et[sy - _PAD, sx - _PAD]  # still 1 - p everywhere: read the sources before zeroing
-    else:
-        band_x = band_y = vals = None
-    np.multiply(et, gc, out=et)  # Et = E on the GT, 0 elsewhere (the band is filled in below)
+    np.multiply(et, gc, out=et)  # Et = E on the GT, 0 elsewhere
     if vals is not None:
         et[band_y, band_x] = vals
 
+    if n_active * 49 < GATHER_FACTOR * et.size:
+        # few active pixels: the 49-tap correlation by gathers at those pixels only
+        ep = cv2.copyMakeBorder(et, 3, 3, 3, 3, cv2.BORDER_CONSTANT, value=0)
+        pa = cv2.findNonZero(active)
+        ay = pa[:, 0, 1].astype(np.int64)
+        ax = pa[:, 0, 0].astype(np.int64)
+        row = ep.shape[1]
+        lin = (ay + 3) * row + (ax + 3)
+        epf = ep.ravel()
+        ea = np.zeros(lin.size, dtype=np.float64)
+        for dy in range(-3, 4):
+            for dx in range(-3, 4):
+                ea += _K2[dy + 3, dx + 3] * epf[lin + (dy * row + dx)]
+        e = epf[lin]
+        return float(np.minimum(ea, e).sum())
     ea = cv2.sepFilter2D(et, cv2.CV_64F, _K1, _K1, borderType=cv2.BORDER_CONSTANT)
-    np.minimum(ea, et, out=ea)  # MIN_E_EA, read on GT pixels only (B = 1 there)
-    s_fg = float(np.sum(ea, where=gc.view(bool)))
-    tpw = n_fg - s_fg
-    r = 1 - s_fg / n_fg
-    prec = tpw / (tpw + fpw + EPS)
-    return float((1 + 1) * r * prec / (r + 1 * prec + EPS))
+    np.minimum(ea, et, out=ea)  # MIN_E_EA, read on active GT pixels only (B = 1 there)
+    return float(np.sum(ea, where=active.view(bool)))
