@@ -120,6 +120,18 @@ def _score_one(task: tuple[str, str, str, tuple[str, ...], str | None]) -> tuple
     return stem, rec, resized
 
 
+def _mp_context():
+    """``forkserver`` with this module preloaded where available (fast worker start, no fork of a process
+    whose OpenCV/torch threads may be running), else ``spawn``."""
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["pdfnet.metrics.folders"])
+        return ctx
+    return mp.get_context("spawn")
+
+
 def default_workers(n_images: int) -> int:
     """Worker processes for ``workers=0`` (auto): 1 for small sets, else the CPU count (at most 8)."""
     if n_images < 16:
@@ -162,10 +174,8 @@ def evaluate_folders(
                 resized += [stem] if rs else []
                 bar.update(1)
         else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_init) as ex:
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=_mp_context(),
+                                     initializer=_worker_init) as ex:
                 chunk = max(1, min(8, len(tasks) // (4 * n_workers)))
                 for stem, rec, rs in ex.map(_score_one, tasks, chunksize=chunk):
                     acc.add_record(rec, stem)
