@@ -54,7 +54,9 @@ def normalize_depth(depth: torch.Tensor) -> torch.Tensor:
     Returns:
         [B, 3, S, S] in [0, 1].
     """
-    lo, hi = depth.amin(), depth.amax()
+    # full reductions via min()/max(): amin()/amax() without dims do not export to ONNX (onnxscript's
+    # aten_amin/aten_amax require dims); the values are identical.
+    lo, hi = depth.min(), depth.max()
     d = (depth - lo) / (hi - lo)
     if d.shape[1] == 1:
         d = d.expand(-1, 3, -1, -1)
