@@ -5,19 +5,20 @@ PySOD computes, on the full image, an exact EDT with nearest-foreground indices 
 7x7 Gaussian (sigma 5, MATLAB ``fspecial``) of ``Et`` with zero padding, and the distance weights
 ``B = 2 - 0.5 ** (Dst / 5)`` on the background. This module computes the same numbers with less work:
 
-* ``EA`` (the blurred ``Et``) is only read at GT pixels, so ``Et`` is only needed within Chebyshev distance 3
-  of the GT, i.e. at background pixels with ``Dst**2 <= 18``. For those pixels the nearest GT pixel is found
-  by scanning the few offsets with exactly that squared distance in scipy's tie order: among equidistant
-  GT pixels the one with the **smallest column, then the smallest row** (what
-  ``scipy.ndimage.distance_transform_edt(..., return_indices=True)`` returns). Other tie rules move wF by up
-  to ~1e-2.
-* The distances come from OpenCV's exact Euclidean transform (``DIST_MASK_PRECISE``, float32); the exact
-  squared distance is recovered as ``rint(D**2)`` (exact below ~1000 px), and ``Dst = sqrt(d2)`` in float64
-  is bit-identical to scipy's. Beyond 1000 px ``B`` rounds to 2.0 in float64 either way.
-* The separable Gaussian (``K = k k^T``) is applied with ``cv2.sepFilter2D`` in float64 on the GT bounding box
-  grown by 3 px.
+* ``FPw`` only needs ``Dst`` at background pixels with ``p > 0``. The distances come from OpenCV's exact
+  Euclidean transform (``DIST_MASK_PRECISE``, float32) on the smallest rectangle holding the GT and those
+  pixels; the exact squared distance is recovered as ``rint(D**2)`` (exact below ~1000 px) and
+  ``Dst = sqrt(d2)`` in float64 is bit-identical to scipy's. Beyond 1000 px ``B`` rounds to 2.0 either way.
+* ``MIN_E_EA = min(EA, E)`` is summed over GT pixels only, and a GT pixel with ``p = 1`` has ``E = 0`` and
+  contributes 0, so ``EA`` is only evaluated at "active" GT pixels (``p < 1``): by ``cv2.sepFilter2D`` in
+  float64 on the GT bounding box grown by 3 (``K = k k^T``), or by 49 gathers when there are few of them.
+* ``Et`` is only read within Chebyshev distance 3 of active GT pixels, where background pixels have
+  ``Dst**2 <= 18``. Their nearest GT pixel is found by scanning the few offsets with exactly that squared
+  distance in scipy's tie order: among equidistant GT pixels the one with the **smallest column, then the
+  smallest row** (what ``scipy.ndimage.distance_transform_edt(..., return_indices=True)`` returns). Other
+  tie rules move wF by up to ~1e-2.
 
-Only the summation order differs from PySOD, so wF agrees to ~1e-15. Empty GT gives wF = 0 (PySOD rule).
+Only the summation order differs from PySOD, so wF agrees to ~1e-14. Empty GT gives wF = 0 (PySOD rule).
 """
 
 from __future__ import annotations
@@ -83,23 +84,36 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
     n_fg = int(np.count_nonzero(g8))
 
     # distances of background pixels to the nearest GT pixel (0 on the GT)
-    dist32 = cv2.distanceTransform(1 - g8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-
-    # FPw = sum over the background of p * B  (E = p there, MIN_E_EA = E)
-    nonzero = (p_lut != 0).astype(np.uint8)
-    sel = cv2.LUT(pred_u8, nonzero)
-    sel[gt_fg] = 0
-    idx = np.flatnonzero(sel)
-    d = dist32.ravel()[idx].astype(np.float64)
-    small = d < 1000
-    d[small] = np.sqrt(np.rint(d[small] * d[small]))
-    b = 2 - np.exp(_LOG_HALF_5 * d)
-    fpw = float(np.dot(p_lut[np.take(pred_u8.ravel(), idx)], b))
+    bg8 = 1 - g8
+    # FPw = sum over the background of p * B  (E = p there, MIN_E_EA = E): only pixels with p > 0 count
+    sel = cv2.LUT(pred_u8, (p_lut != 0).astype(np.uint8))
+    cv2.bitwise_and(sel, bg8, dst=sel)
 
     # crop: GT bounding box grown by 3 (everything EA at GT pixels can see)
     x, y, bw, bh = cv2.boundingRect(g8)
     y0, y1 = max(y - 3, 0), min(y + bh + 3, h)
     x0, x1 = max(x - 3, 0), min(x + bw + 3, w)
+
+    # exact distances to the nearest GT pixel, on the smallest rectangle holding the GT crop and every
+    # background pixel with p > 0 (all GT pixels lie inside it, so distances there are exact)
+    sx, sy, sw, sh = cv2.boundingRect(sel)
+    if sw:
+        ry0, ry1, rx0, rx1 = min(y0, sy), max(y1, sy + sh), min(x0, sx), max(x1, sx + sw)
+    else:
+        ry0, ry1, rx0, rx1 = y0, y1, x0, x1
+    dist32 = cv2.distanceTransform(np.ascontiguousarray(bg8[ry0:ry1, rx0:rx1]), cv2.DIST_L2,
+                                   cv2.DIST_MASK_PRECISE)
+    fpw = 0.0
+    if sw:
+        sub = sel[ry0:ry1, rx0:rx1]
+        idx = np.flatnonzero(sub)
+        d = dist32.ravel()[idx].astype(np.float64)
+        small = d < 1000
+        d[small] = np.sqrt(np.rint(d[small] * d[small]))
+        b = 2 - np.exp(_LOG_HALF_5 * d)
+        pv = np.take(np.ascontiguousarray(pred_u8[ry0:ry1, rx0:rx1]).ravel(), idx)
+        fpw = float(np.dot(p_lut[pv], b))
+
     gc = g8[y0:y1, x0:x1]
     pc = pred_u8[y0:y1, x0:x1]
     # GT pixels with E = 1 - p = 0 contribute min(EA, 0) = 0: only "active" GT pixels (p < 1) need EA
@@ -109,7 +123,8 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
     if n_active == 0:
         s_fg = 0.0
     else:
-        s_fg = _active_sum(pc, gc, active, n_active, dist32[y0:y1, x0:x1], p_lut)
+        dc = dist32[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
+        s_fg = _active_sum(pc, gc, active, n_active, dc, p_lut)
     tpw = n_fg - s_fg
     r = 1 - s_fg / n_fg
     prec = tpw / (tpw + fpw + EPS)
@@ -119,7 +134,19 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
 def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: int, dc: np.ndarray,
                 p_lut: np.ndarray) -> float:
     """Sum over active GT pixels of ``MIN_E_EA = min(EA, E)`` on the crop (``[h, w]`` arrays)."""
-    et = cv2.LUT(pc, 1 - p_lut)  # 1 - p: the error of GT pixels
+    # Et = E = 1 - p on the GT and 0 elsewhere, in one LUT pass: non-GT pixels get a raw value whose LUT
+    # entry is 0 -- the maximum of a min-max normalised map (p exactly 1), or, for a constant map (the only
+    # case without such an entry), any value other than the constant
+    lut = 1 - p_lut
+    zeros = np.flatnonzero(lut == 0)
+    if zeros.size:
+        zero_v = int(zeros[0])
+    else:
+        zero_v = (int(pc.flat[0]) + 1) % 256
+        lut[zero_v] = 0.0
+    masked = np.full(pc.shape, zero_v, dtype=np.uint8)
+    cv2.copyTo(pc, gc, masked)
+    et = cv2.LUT(masked, lut)
 
     # band: background pixels within Chebyshev distance 3 of an active GT pixel (all have Dst^2 <= 18) get
     # the error of their nearest GT pixel, chosen in scipy's tie order
@@ -149,8 +176,7 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
             if todo.size == 0:
                 break
         sy, sx = np.divmod(src, row)
-        vals = et[sy - _PAD, sx - _PAD]  # still 1 - p everywhere: read the sources before zeroing
-    np.multiply(et, gc, out=et)  # Et = E on the GT, 0 elsewhere
+        vals = et[sy - _PAD, sx - _PAD]  # the sources are GT pixels: E = 1 - p
     if vals is not None:
         et[band_y, band_x] = vals
 
@@ -170,5 +196,5 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
         e = epf[lin]
         return float(np.minimum(ea, e).sum())
     ea = cv2.sepFilter2D(et, cv2.CV_64F, _K1, _K1, borderType=cv2.BORDER_CONSTANT)
-    np.minimum(ea, et, out=ea)  # MIN_E_EA, read on active GT pixels only (B = 1 there)
+    cv2.min(ea, et, dst=ea)  # MIN_E_EA, read on active GT pixels only (B = 1 there)
     return float(np.sum(ea, where=active.view(bool)))
