@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pdfnet.cli.common import add_config_args
@@ -32,8 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--json", metavar="OUT", help="write the result JSON (dataset, per_image, curves, state)")
     g.add_argument("--workers", type=int, default=0, metavar="N",
                    help="worker processes (0 = auto: 1 below 16 images, else up to the CPU count)")
-    g.add_argument("--ske-cache", metavar="DIR",
-                   help="cache GT skeletons for HCE here (content-keyed, safe to share between runs)")
+    g.add_argument("--ske-cache", metavar="DIR", default=os.environ.get("PDFNET_SKE_CACHE"),
+                   help="cache GT skeletons for HCE here (content-keyed, safe to share between runs; "
+                        "default: $PDFNET_SKE_CACHE if set)")
     g.add_argument("--metrics", metavar="LIST",
                    help="comma-separated subset of aggregates (default all), e.g. maxF,MAE,maxF_meanPR")
     g.add_argument("--split", metavar="NAME", help="split name stored in the JSON (e.g. DIS-VD)")
