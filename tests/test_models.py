@@ -11,11 +11,12 @@ from pdfnet.config.schema import ModelConfig
 from pdfnet.models import PDFNet, PDFNetOutput, build_model
 from pdfnet.models.layers import tile, untile
 
-S = 256
+S = 256  # the demo size: shapes and the train step are checked here
+SMALL = 128  # cheaper size for the behavioural checks
 
 
 def tiny_cfg(**kw) -> ModelConfig:
-    base = dict(backbone="swin_tiny_test", emb=16, input_size=S, drop_path=0.0, attn_dropout=0.0)
+    base = dict(backbone="swin_tiny_test", emb=16, input_size=SMALL, drop_path=0.0, attn_dropout=0.0)
     base.update(kw)
     return ModelConfig(**base)
 
@@ -54,7 +55,7 @@ def test_tiny_train_forward_backward_every_param_gets_grad(tiny_model):
 
 def test_eval_same_type_and_optional_depth_decoder(tiny_model):
     model = tiny_model.eval()
-    image, depth = _inputs(1)
+    image, depth = _inputs(1, SMALL)
     with torch.no_grad():
         out = model(image, depth)
         out_d = model(image, depth, with_depth_decoder=True)
@@ -66,7 +67,7 @@ def test_eval_same_type_and_optional_depth_decoder(tiny_model):
 def test_depth_affine_invariance_and_batch_minmax(tiny_model):
     """Depth is min–max normalised over the whole batch: an affine rescale of the input is absorbed."""
     model = tiny_model.eval()
-    image, depth = _inputs(1)
+    image, depth = _inputs(1, SMALL)
     with torch.no_grad():
         a = model(image, depth).logits
         b = model(image, 0.3 + 2.5 * depth).logits
@@ -106,14 +107,14 @@ def test_oct2025_variants_run(variant):
             depth_decoder_variant=variant,
         )
     )
-    image, depth = _inputs(1)
+    image, depth = _inputs(1, SMALL)
     out = model.train()(image, depth)
-    assert out.depth_logits is not None and out.logits.shape == (1, 1, S, S)
+    assert out.depth_logits is not None and out.logits.shape == (1, 1, SMALL, SMALL)
 
 
 def test_grad_checkpointing_matches(tiny_model):
     model = tiny_model.eval()
-    image, depth = _inputs(1)
+    image, depth = _inputs(1, SMALL)
     model.zero_grad(set_to_none=True)
     model(image, depth).logits.sum().backward()
     ref = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -131,9 +132,28 @@ def test_grad_checkpointing_matches(tiny_model):
 
 def test_channels_last_input(tiny_model):
     model = tiny_model.eval()
-    image, depth = _inputs(1)
+    image, depth = _inputs(1, SMALL)
     with torch.no_grad():
         a = model(image, depth).logits
         cl = torch.channels_last
         b = model(image.to(memory_format=cl), depth.to(memory_format=cl)).logits
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_timm_backbone_channels_from_feature_info():
+    """``timm:<name>``: any 4-stage timm model via features_only; channels come from feature_info."""
+    model = build_model(tiny_cfg(backbone="timm:resnet10t", input_size=S))
+    bb = model.encoder.backbone
+    assert bb.out_channels == (64, 128, 256, 512) and bb.input_multiple == 32
+    image, depth = _inputs(1, S)
+    out = model.train()(image, depth)
+    assert out.logits.shape == (1, 1, S, S)
+    assert [tuple(p.shape[-2:]) for p in out.side_logits] == [(64, 64), (32, 32), (16, 16), (8, 8), (8, 8)]
+    out.logits.mean().backward()
+    with pytest.raises(ValueError, match="multiple of 256"):
+        model.check_input_size(128)  # 8 tiles of 16 px cannot feed a stride-32 backbone
+
+
+def test_unknown_backbone_raises():
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_model(tiny_cfg(backbone="swin_huge"))

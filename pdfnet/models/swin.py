@@ -130,35 +130,81 @@ class WindowAttention(nn.Module):
         idx = self.relative_position_index.reshape(-1)
         return self.relative_position_bias_table[idx].reshape(n, n, self.num_heads).permute(2, 0, 1)
 
-    def forward(self, x: torch.Tensor, n_windows: int, mask: torch.Tensor | None) -> torch.Tensor:
-        """Attend within windows.
+    def padded_qkv(self, y: torch.Tensor, hp: int, wp: int) -> torch.Tensor:
+        """qkv of a zero-padded map without projecting the padding.
+
+        A zero pad token's qkv is exactly the qkv bias, so only the H×W real tokens go through the
+        Linear; the pad region is filled with the bias (bit-identical to projecting zeros).
 
         Args:
-            x: [B·nW, N, C] window tokens, windows of one sample contiguous.
-            n_windows: nW, windows per sample.
-            mask: optional [nW, N, N] additive shift mask (0 / −100).
+            y: normalised tokens [B, H, W, C].
+            hp, wp: padded size (≥ H, W).
 
         Returns:
-            [B·nW, N, C].
+            [B, hp, wp, 3C].
         """
-        bw, n, c = x.shape
+        b, h, w, c = y.shape
+        qkv = self.qkv(y)
+        if (hp, wp) == (h, w):
+            return qkv
+        if self.qkv.bias is None:
+            return F.pad(qkv, (0, 0, 0, wp - w, 0, hp - h))
+        full = self.qkv.bias.to(qkv.dtype).expand(b, hp, wp, 3 * c).clone()
+        full[:, :h, :w] = qkv
+        return full
+
+    def attend(
+        self, qkv: torch.Tensor, n_windows: int, mask: torch.Tensor | None, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Attention inside windows, without the output projection.
+
+        Args:
+            qkv: [B·nW, N, 3C] packed q/k/v of the window tokens (windows of one sample contiguous).
+            n_windows: nW, windows per sample.
+            mask: optional [nW, N, N] additive shift mask (0 / −100).
+            rows: optional query positions [Lq] (only with nW = 1): attend from these tokens only.
+
+        Returns:
+            [B·nW, N (or Lq), C].
+        """
+        bw, n, c3 = qkv.shape
+        c = c3 // 3
         h = self.num_heads
-        qkv = self.qkv(x).reshape(bw, n, 3, h, c // h).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # [B·nW, nH, N, d]
+        d = c // h
+        q, k, v = qkv.reshape(bw, n, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)  # [B·nW, nH, N, d]
         bias = self.position_bias().to(q.dtype)  # [nH, N, N]
         p = self.attn_drop if self.training else 0.0
+        if rows is not None:
+            if n_windows != 1:
+                raise ValueError("query rows are only supported with one window per sample")
+            q = q[:, :, rows]
+            bias = bias[:, rows]
+            if mask is not None:
+                bias = bias + mask[0, rows].to(q.dtype)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.unsqueeze(0), dropout_p=p)
+            return out.transpose(1, 2).reshape(bw, rows.numel(), c)
         if mask is None:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.unsqueeze(0), dropout_p=p)
         else:
             # fold the windows into the head axis so one [nW·nH, N, N] mask broadcasts over the batch
             b = bw // n_windows
-            d = c // h
             attn_mask = (bias.unsqueeze(0) + mask.to(q.dtype).unsqueeze(1)).reshape(n_windows * h, n, n)
             q, k, v = (t.reshape(b, n_windows * h, n, d) for t in (q, k, v))
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask.unsqueeze(0), dropout_p=p)
             out = out.reshape(bw, h, n, d)
-        out = out.transpose(1, 2).reshape(bw, n, c)
-        return self.proj_drop(self.proj(out))
+        return out.transpose(1, 2).reshape(bw, n, c)
+
+    def forward(self, x: torch.Tensor, n_windows: int, mask: torch.Tensor | None) -> torch.Tensor:
+        """Attend within windows: x [B·nW, N, C] → [B·nW, N, C] (qkv → :meth:`attend` → proj)."""
+        return self.proj_drop(self.proj(self.attend(self.qkv(x), n_windows, mask)))
+
+
+@lru_cache(maxsize=256)
+def _real_rows_cpu(h: int, w: int, window: int, shift: int) -> torch.Tensor:
+    """Positions, in a single rolled window, of the h×w real tokens (row-major order): [h·w] int64."""
+    r = (torch.arange(h) - shift) % window
+    c = (torch.arange(w) - shift) % window
+    return (r[:, None] * window + c[None, :]).reshape(-1)
 
 
 class SwinBlock(nn.Module):
@@ -201,26 +247,37 @@ class SwinBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int], mask: torch.Tensor | None) -> torch.Tensor:
-        """x: [B, H·W, C] tokens of an H×W map; ``mask`` [nW, N, N] used only when shifted."""
+        """x: [B, H·W, C] tokens of an H×W map; ``mask`` [nW, N, N] used only when shifted.
+
+        Same numbers as the release block (pad after norm1, roll, window attention, un-roll, crop),
+        computed with less work: padded tokens are never projected (their qkv is the bias) and the
+        output projection runs on real tokens only; when the padded map is a single window, only
+        the real tokens' queries are evaluated.
+        """
         H, W = hw
         B, L, C = x.shape
-        w = self.window
+        w, s = self.window, self.shift
         y = self.norm1(x).reshape(B, H, W, C)
-        pad_b, pad_r = (-H) % w, (-W) % w
-        if pad_b or pad_r:
-            y = F.pad(y, (0, 0, 0, pad_r, 0, pad_b))
-        Hp, Wp = H + pad_b, W + pad_r
-        if self.shift:
-            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        nh, nw = Hp // w, Wp // w
-        win = y.reshape(B, nh, w, nw, w, C).permute(0, 1, 3, 2, 4, 5).reshape(B * nh * nw, w * w, C)
-        win = self.attn(win, nh * nw, mask if self.shift else None)
-        y = win.reshape(B, nh, nw, w, w, C).permute(0, 1, 3, 2, 4, 5).reshape(B, Hp, Wp, C)
-        if self.shift:
-            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
-        if pad_b or pad_r:
-            y = y[:, :H, :W, :]
-        x = x + self.drop_path(y.reshape(B, L, C))
+        Hp, Wp = H + (-H) % w, W + (-W) % w
+        qkv = self.attn.padded_qkv(y, Hp, Wp)  # [B, Hp, Wp, 3C]
+        if s:
+            qkv = torch.roll(qkv, shifts=(-s, -s), dims=(1, 2))
+        if Hp == w and Wp == w:  # one window per sample: evaluate the real queries only
+            rows = _real_rows_cpu(H, W, w, s).to(x.device)
+            out = self.attn.attend(qkv.reshape(B, w * w, 3 * C), 1, mask if s else None, rows)  # [B, L, C]
+        else:
+            nh, nw = Hp // w, Wp // w
+            win = qkv.reshape(B, nh, w, nw, w, 3 * C).permute(0, 1, 3, 2, 4, 5)
+            win = win.reshape(B * nh * nw, w * w, 3 * C)
+            out = self.attn.attend(win, nh * nw, mask if s else None)
+            out = out.reshape(B, nh, nw, w, w, C).permute(0, 1, 3, 2, 4, 5).reshape(B, Hp, Wp, C)
+            if s:
+                out = torch.roll(out, shifts=(s, s), dims=(1, 2))
+            if Hp != H or Wp != W:
+                out = out[:, :H, :W, :]
+            out = out.reshape(B, L, C)
+        out = self.attn.proj_drop(self.attn.proj(out))
+        x = x + self.drop_path(out)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
