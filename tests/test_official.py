@@ -187,3 +187,57 @@ def test_swin_timm_layout_conversion_matches_timm_features():
         t = theirs[i]
         t = F.layer_norm(t.permute(0, 2, 3, 1), (t.shape[1],)).permute(0, 3, 1, 2)  # our norm{i} at init
         torch.testing.assert_close(mine[i], t, rtol=1e-4, atol=1e-4)
+
+
+def test_swin_b_timm_hub_layout_maps_every_backbone_key(monkeypatch):
+    """timm's swin_base_patch4_window12_384 key layout (what the hub id delivers) covers every Swin-B
+    tensor except the APE and norm0–3; ``backbone_weights: timm`` goes through that path (the
+    download is replaced by a meta-device timm model: shapes and names only)."""
+    timm = pytest.importorskip("timm")
+    import pdfnet.models.official as official
+
+    with torch.device("meta"):
+        ref = timm.create_model("swin_base_patch4_window12_384", pretrained=False)
+    calls = []
+
+    def fake_fetch():
+        calls.append(official.TIMM_SWIN_B_HUB_ID)
+        return ref.state_dict()
+
+    monkeypatch.setattr(official, "_fetch_timm_swin_b", fake_fetch)
+    with torch.device("meta"):
+        model = build_model(ModelConfig(backbone_weights="timm"))
+    assert calls == ["swin_base_patch4_window12_384.ms_in22k_ft_in1k"]
+    report = load_swin_imagenet(model.encoder.backbone, ref.state_dict())
+    norms = {f"norm{i}.{p}" for i in range(4) for p in ("weight", "bias")}
+    assert set(report.not_loaded) == {"absolute_pos_embed"} | norms
+    assert set(report.ignored) == {"norm.weight", "norm.bias", "head.fc.weight", "head.fc.bias"}
+    assert len(report.loaded) == 325
+
+
+def test_backbone_weights_file_is_loaded_by_build_model(tmp_path):
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="swin_tiny_test", emb=16, input_size=128, drop_path=0.0)
+    src = build_model(cfg).encoder.backbone
+    sd = {k: torch.randn_like(v) for k, v in src.state_dict().items() if not k.startswith("norm")}
+    path = tmp_path / "swin.pth"
+    torch.save({"model": sd}, path)
+    cfg.backbone_weights = str(path)
+    model = build_model(cfg)
+    own = model.encoder.backbone.state_dict()
+    for k, v in sd.items():
+        assert torch.equal(own[k], v), k
+
+
+@pytest.mark.parametrize(
+    "size, sides",
+    [(128, [32, 16, 8, 8, 8]), (384, [96, 48, 24, 16, 16]), (1024, [256, 128, 64, 32, 32])],
+)
+def test_paper_model_size_ladder(size, sides):
+    """The release's accepted sizes and side-output ladder (fixture README §9), by shape propagation."""
+    with torch.device("meta"):
+        model = build_model(ModelConfig(backbone_weights=None)).eval()
+        out = model(torch.empty(1, 3, size, size), torch.empty(1, 1, size, size), with_depth_decoder=True)
+    assert out.logits.shape == (1, 1, size, size)
+    assert [p.shape[-1] for p in out.side_logits] == sides
+    assert out.depth_logits[0].shape[-1] == size // 2
