@@ -50,8 +50,8 @@ def _sleeper(ms):
 def test_run_cases_side_by_side_ratios_and_json(tmp_path):
     a, b = torch.randn(32, 32), torch.randn(32, 32)
     cases = [
-        BenchCase("slow", _sleeper(40), images_per_call=2, options={"k": 1}, flops_fn=lambda: (lambda: a @ b),
-                  flops_key="cfg"),
+        BenchCase("slow", _sleeper(40), images_per_call=2, options={"k": 1},
+                  flops_fn=lambda: count_flops(lambda: a @ b), flops_key="cfg"),
         BenchCase("fast", _sleeper(10), images_per_call=2, flops_key="cfg"),
     ]
     rep = run_cases("unit", cases, CPU, warmup=1, iters=3, settings={"size": 1})

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pdfnet.bench.upconv import fold_replicated_channels, upsample4_conv_fast, upsample4_conv_reference
+from pdfnet.models.upconv import fold_replicated_channels, upsample4_conv_fast, upsample4_conv_reference
 
 
 @pytest.mark.parametrize(

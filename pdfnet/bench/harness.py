@@ -120,8 +120,8 @@ class BenchCase:
         setup: builds everything and returns the zero-argument step to time.
         images_per_call: images processed by one step (the batch size), for img/s.
         options: what distinguishes this case (dtype, compile, ...), copied to the JSON.
-        flops_fn: optional separate step for the FLOP count (e.g. the eager model when the timed step
-            is compiled or graph-captured); defaults to the timed step.
+        flops_fn: returns the FLOP count of one step (e.g. counted on an eager or meta-device model
+            when the timed step is compiled or graph-captured); default: count the timed step.
         flops_key: cases with the same key share one FLOP count (one count per configuration).
     """
 
@@ -129,7 +129,7 @@ class BenchCase:
     setup: Callable[[], Step]
     images_per_call: int
     options: dict[str, Any] = field(default_factory=dict)
-    flops_fn: Callable[[], Step] | None = None
+    flops_fn: Callable[[], int] | None = None
     flops_key: str | None = None
 
 
@@ -215,7 +215,7 @@ class BenchReport:
             if r.error is not None:
                 lines.append(f"{r.name:<28} FAILED: {r.error}")
                 continue
-            tf = f"{r.tflops_per_s:.3f}" if r.tflops_per_s is not None else "-"
+            tf = f"{r.tflops_per_s:.3g}" if r.tflops_per_s is not None else "-"
             mem = f"{r.peak_mem_per_image_mib:.0f}" if r.peak_mem_per_image_mib is not None else "-"
             sp = ratios.get(r.name, {}).get("throughput_ratio")
             sps = f"{sp:.2f}" if sp is not None else "-"
@@ -269,8 +269,7 @@ def _run_one(case: BenchCase, device: torch.device, warmup: int, iters: int,
     if count:
         key = case.flops_key or case.name
         if key not in flops_cache:
-            fstep = case.flops_fn() if case.flops_fn is not None else step
-            flops_cache[key] = count_flops(fstep)
+            flops_cache[key] = case.flops_fn() if case.flops_fn is not None else count_flops(step)
         flops = flops_cache[key]
     med = statistics.median(times)
     n = case.images_per_call

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from pdfnet.cli.bench_speed import BENCHES as _speed_benches
 from pdfnet.errors import UserError
 
 
@@ -83,6 +84,7 @@ def _run_metrics(args: argparse.Namespace) -> int:
 #: benchmark name → function adding its sub-subparser
 BENCHES: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "metrics": _register_metrics,
+    **_speed_benches,  # model / train / depth / predict (pdfnet.cli.bench_speed)
 }
 
 
