@@ -191,8 +191,8 @@ def test_swin_timm_layout_conversion_matches_timm_features():
 
 def test_swin_b_timm_hub_layout_maps_every_backbone_key(monkeypatch):
     """timm's swin_base_patch4_window12_384 key layout (what the hub id delivers) covers every Swin-B
-    tensor except the APE and norm0–3; ``backbone_weights: timm`` goes through that path (the
-    download is replaced by a meta-device timm model: shapes and names only)."""
+    tensor except the APE and norm0–3; ``load_swin_imagenet(backbone, "timm")`` goes through that
+    path (the download is replaced by a meta-device timm model: shapes and names only)."""
     timm = pytest.importorskip("timm")
     import pdfnet.models.official as official
 
@@ -207,26 +207,26 @@ def test_swin_b_timm_hub_layout_maps_every_backbone_key(monkeypatch):
     monkeypatch.setattr(official, "_fetch_timm_swin_b", fake_fetch)
     with torch.device("meta"):
         model = build_model(ModelConfig(backbone_weights="timm"))
+    report = load_swin_imagenet(model.encoder.backbone, "timm")
     assert calls == ["swin_base_patch4_window12_384.ms_in22k_ft_in1k"]
-    report = load_swin_imagenet(model.encoder.backbone, ref.state_dict())
     norms = {f"norm{i}.{p}" for i in range(4) for p in ("weight", "bias")}
     assert set(report.not_loaded) == {"absolute_pos_embed"} | norms
     assert set(report.ignored) == {"norm.weight", "norm.bias", "head.fc.weight", "head.fc.bias"}
     assert len(report.loaded) == 325
 
 
-def test_backbone_weights_file_is_loaded_by_build_model(tmp_path):
+def test_timm_backbone_weights_file_is_loaded_by_build_model(tmp_path):
+    """``timm:<name>`` + a local file: build_model loads the timm state dict (name/shape match)."""
+    timm = pytest.importorskip("timm")
     torch.manual_seed(0)
-    cfg = ModelConfig(backbone="swin_tiny_test", emb=16, input_size=128, drop_path=0.0)
-    src = build_model(cfg).encoder.backbone
-    sd = {k: torch.randn_like(v) for k, v in src.state_dict().items() if not k.startswith("norm")}
-    path = tmp_path / "swin.pth"
-    torch.save({"model": sd}, path)
-    cfg.backbone_weights = str(path)
-    model = build_model(cfg)
-    own = model.encoder.backbone.state_dict()
-    for k, v in sd.items():
-        assert torch.equal(own[k], v), k
+    sd = timm.create_model("resnet10t", pretrained=False).state_dict()  # classification layout
+    sd = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in sd.items()}
+    path = tmp_path / "resnet10t.pth"
+    torch.save(sd, path)
+    cfg = ModelConfig(backbone="timm:resnet10t", backbone_weights=str(path), emb=16, input_size=256)
+    own = build_model(cfg, with_depth_decoder=False).encoder.backbone.model.state_dict()
+    assert torch.equal(own["conv1.0.weight"], sd["conv1.0.weight"])
+    assert torch.equal(own["layer4.0.conv1.weight"], sd["layer4.0.conv1.weight"])
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,12 @@ def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = Tr
     """Build PDFNet from a :class:`ModelConfig` (defaults = the paper/release configuration).
 
     Random init follows the release: trunc_normal(0.02) on every non-backbone conv with zero bias;
-    Linear/attention layers keep PyTorch defaults; the backbone keeps its own init. Pretrained
-    backbone weights (``cfg.backbone_weights``: a local file, or ``timm`` for timm's hub weights,
-    which needs network) are loaded with :func:`pdfnet.models.official.load_swin_imagenet` (Swin) or
-    by timm itself (``timm:<name>`` backbones); the loaded/skipped keys are logged.
+    Linear/attention layers keep PyTorch defaults; the backbone keeps its own init.
+
+    ``cfg.backbone_weights`` here only concerns ``timm:<name>`` backbones (``timm`` = timm's own
+    pretrained weights, needs network; a path = a local timm state dict). ImageNet weights for the
+    built-in Swin are loaded by the caller with :func:`pdfnet.models.official.load_swin_imagenet`
+    (the training engine does), so building stays free of file/network side effects.
 
     Args:
         cfg: model config.
@@ -58,11 +60,7 @@ def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = Tr
     for part in (encoder.projector, decoder, head, depth_decoder):
         if part is not None:
             init_decoder_convs(part)
-    if cfg.backbone_weights and not cfg.backbone.startswith("timm:"):
-        from .official import load_swin_imagenet
-
-        load_swin_imagenet(backbone, cfg.backbone_weights)
-    elif cfg.backbone_weights and cfg.backbone_weights != "timm":
+    if cfg.backbone.startswith("timm:") and cfg.backbone_weights and cfg.backbone_weights != "timm":
         from .official import load_timm_backbone_file
 
         load_timm_backbone_file(backbone, cfg.backbone_weights)

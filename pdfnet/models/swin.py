@@ -207,6 +207,20 @@ def _real_rows_cpu(h: int, w: int, window: int, shift: int) -> torch.Tensor:
     return (r[:, None] * window + c[None, :]).reshape(-1)
 
 
+@lru_cache(maxsize=512)
+def _device_const(kind: str, args: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """A shape-only constant (``mask``: shift mask, ``rows``: real-token rows) cached per device.
+
+    Caching on the target device keeps host→device copies out of every forward (CUDA-graph capture
+    forbids them); building it outside inference mode lets a constant first made under
+    ``torch.inference_mode`` be reused by a later training forward (autograd rejects inference
+    tensors). Same values as the CPU builders.
+    """
+    with torch.inference_mode(False):
+        src = _shift_mask_cpu(*args) if kind == "mask" else _real_rows_cpu(*args)
+        return src.to(device, copy=True)
+
+
 class SwinBlock(nn.Module):
     """One Swin block: padded (shifted) window attention + MLP, pre-norm, with drop-path.
 
@@ -263,7 +277,7 @@ class SwinBlock(nn.Module):
         if s:
             qkv = torch.roll(qkv, shifts=(-s, -s), dims=(1, 2))
         if Hp == w and Wp == w:  # one window per sample: evaluate the real queries only
-            rows = _real_rows_cpu(H, W, w, s).to(x.device)
+            rows = _device_const("rows", (H, W, w, s), x.device)
             out = self.attn.attend(qkv.reshape(B, w * w, 3 * C), 1, mask if s else None, rows)  # [B, L, C]
         else:
             nh, nw = Hp // w, Wp // w
@@ -345,7 +359,7 @@ class SwinStage(nn.Module):
         mask = None
         if self.shift and len(self.blocks) > 1:
             hp, wp = -(-H // w) * w, -(-W // w) * w
-            mask = _shift_mask_cpu(hp, wp, w, self.shift).to(x.device)
+            mask = _device_const("mask", (hp, wp, w, self.shift), x.device)
         for blk in self.blocks:
             if self.grad_checkpointing and torch.is_grad_enabled():
                 x = torch_checkpoint.checkpoint(blk, x, hw, mask, use_reentrant=False)
