@@ -74,6 +74,14 @@ def test_depth_affine_invariance_and_batch_minmax(tiny_model):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_constant_depth_gives_finite_output(tiny_model):
+    """The release divides by (max − min) unguarded; a flat depth map must not produce NaN here."""
+    image, _ = _inputs(1, SMALL)
+    with torch.no_grad():
+        out = tiny_model.eval()(image, torch.full((1, 1, SMALL, SMALL), 0.5))
+    assert torch.isfinite(out.logits).all()
+
+
 def test_tile_untile_roundtrip_and_order():
     x = torch.arange(2 * 1 * 16 * 16, dtype=torch.float32).reshape(2, 1, 16, 16)
     t = tile(x, 8)
