@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import cv2
@@ -49,20 +50,26 @@ def test_deterministic_bytes_independent_of_workers(tmp_path):
     assert sum(a[k] != c.get(k) for k in a) > 100
 
 
-def test_depth_follows_the_integrity_prior():
+@pytest.mark.parametrize("near_floor", [0.0, 1.0])
+def test_depth_follows_the_integrity_prior(near_floor):
+    floors = 0
     for i, kind in enumerate(OBJECT_KINDS):
-        s = render_scene(np.random.default_rng(i), 96, 128, kind)
+        s = render_scene(np.random.default_rng(i), 96, 128, kind, near_floor=near_floor)
         gt, depth = s["gt"] > 127, s["depth"]
         assert s["image"].shape == (96, 128, 3) and s["image"].dtype == np.uint8
         assert gt.mean() > 0.003, kind
         core, bg = s["alpha"] == 1, s["alpha"] == 0
-        assert core.sum() > 0.3 * gt.sum() and (gt[core]).all() and not gt[bg].any(), kind
+        assert core.sum() > 10 and gt[core].all() and not gt[bg].any(), kind
         obj_d = depth[core]
-        assert obj_d.min() > depth[bg].max(), kind  # object in front of everything
+        assert obj_d.min() >= 0.6 and obj_d.min() > np.median(depth[bg]), kind  # object in front
+        near = (depth[bg] >= obj_d.min()).mean()
+        assert near < 0.3, kind  # only a near floor may reach the object's depth
+        floors += depth[bg].max() >= 0.6  # the near floor reaches object depths
         assert obj_d.std() < 0.08 and depth[bg].std() > obj_d.std(), kind  # smooth object, chaotic bg
         corr = [np.corrcoef(s["depths"][m].ravel().astype(np.float64), depth.ravel())[0, 1]
                 for m in ("large_1024", "large", "base", "small")]
         assert corr == sorted(corr, reverse=True) and corr[0] > 0.99, (kind, corr)  # smaller → worse
+    assert floors == (len(OBJECT_KINDS) if near_floor else 0)
 
 
 def test_colours_do_not_identify_the_object():
@@ -88,6 +95,8 @@ def test_aspect_jitter_and_argument_errors(tmp_path):
 
     with pytest.raises(UserError, match="--size"):
         generate_dataset(tmp_path / "e", {"DIS-VD": 1}, size=8)
+    with pytest.raises(UserError, match="--near-floor"):
+        generate_dataset(tmp_path / "e", {"DIS-VD": 1}, near_floor=-0.1)
     with pytest.raises(UserError, match="--aspect-jitter"):
         generate_dataset(tmp_path / "e", {"DIS-VD": 1}, aspect_jitter=2.0)
 
@@ -102,7 +111,8 @@ def test_cli_refuses_non_empty_dir_with_one_line_exit_2(tmp_path, capsys):
     rc = main(["synth", "--out", str(out), "--train", "-1"])
     assert rc == 2 and "--train must be >= 0" in capsys.readouterr().err
     rc = main(["synth", "--out", str(out), "--train", "2", "--val", "1", "--test", "0", "--size", "32",
-               "--overwrite", "--no-progress", "--workers", "1"])
+               "--overwrite", "--no-progress", "--workers", "1", "--near-floor", "0"])
     assert rc == 0 and "wrote 3 images" in capsys.readouterr().out
     assert (out / "keep.txt").exists() and len(list((out / "DIS-TR" / "im").iterdir())) == 2
     assert not (out / "DIS-TE1").exists()
+    assert json.loads((out / "synth.json").read_text())["near_floor"] == 0.0

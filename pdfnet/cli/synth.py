@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="K", help="dataset seed (default 0)")
     p.add_argument("--aspect-jitter", type=float, default=0.0, metavar="A",
                    help="non-square images: width = size * exp(U(-A, A)), A in [0, 1] (default 0: square)")
+    p.add_argument("--near-floor", type=float, default=None, metavar="P",
+                   help="share of scenes whose floor comes as near as the object, in [0, 1] (default "
+                        "0.25; 0: the object is always the nearest surface, so depth alone separates it)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="worker processes (default 0: up to 4; output does not depend on it)")
     p.add_argument("--overwrite", action="store_true",
@@ -44,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     counts = {"DIS-TR": args.train, "DIS-VD": args.val}
     counts.update({f"DIS-TE{i}": args.test for i in range(1, 5)})
     t0 = time.perf_counter()
+    extra = {} if args.near_floor is None else {"near_floor": args.near_floor}
     written = generate_dataset(
-        args.out, counts, size=args.size, seed=args.seed, aspect_jitter=args.aspect_jitter,
+        args.out, counts, size=args.size, seed=args.seed, aspect_jitter=args.aspect_jitter, **extra,
         workers=args.workers, overwrite=args.overwrite, progress=args.progress,
     )
     total = sum(written.values())

@@ -21,7 +21,10 @@ Each scene is one DIS-style object over a cluttered background:
   cannot be found by colour keying;
 * depth follows the integrity prior: the object is one smooth, slightly tilted surface in front
   (values ≥ 0.6 before per-image min–max), the background is chaotic — planar patches at many depths,
-  clutter at its own depths, grain — and never reaches the object's depth range;
+  clutter at its own depths, grain — and stays behind the object, except that in a share of scenes
+  (``near_floor``, default 0.25) a floor ramps up to the object's depth at the bottom of the image, so
+  thresholding the depth alone is not enough (DIS-VD maxF of the raw ``large`` depth ≈ 0.72 with the
+  default, ≈ 0.91 with ``near_floor=0``);
 * the four depth "models" are the same true depth with model-like degradation: ``large_1024`` is
   nearly exact, ``large``/``base``/``small`` are increasingly blurred and noisy (thin structures fade,
   as they do in real pseudo-depth), each min–max normalised to 0–255 like Depth Anything V2 output.
@@ -63,6 +66,8 @@ _JPEG_QUALITY = 95
 _BG_DEPTH_MAX = 0.5
 _OBJ_DEPTH_MIN = 0.6
 _MIN_OBJ_FRACTION = 0.004
+NEAR_FLOOR_P = 0.25
+"""Default share of scenes with a floor that comes as near as the object (depth alone is not enough)."""
 _MIN_COLOR_DIST = 70.0
 
 
@@ -74,6 +79,7 @@ class SynthSpec:
     size: int = 256
     aspect_jitter: float = 0.0
     """Width = size · exp(U(−a, a)) (rounded to even); 0 → square images."""
+    near_floor: float = NEAR_FLOOR_P
     counts: tuple[tuple[str, int], ...] = (("DIS-TR", 256), ("DIS-VD", 64), ("DIS-TE1", 32),
                                            ("DIS-TE2", 32), ("DIS-TE3", 32), ("DIS-TE4", 32))
 
@@ -295,8 +301,11 @@ def _object_alpha(rng: np.random.Generator, kind: str, h: int, w: int) -> np.nda
 # Scenes
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cluttered background: RGB ``[h, w, 3]`` (0–255) and depth ``[h, w]`` in [0, _BG_DEPTH_MAX]."""
+def _background(
+    rng: np.random.Generator, h: int, w: int, near_floor: float = NEAR_FLOOR_P
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluttered background: RGB ``[h, w, 3]`` (0–255) and depth ``[h, w]`` in [0, 1]: surfaces and clutter
+    in [0, _BG_DEPTH_MAX], plus (sometimes) a floor ramping up to the object's depth at the bottom."""
     x, y = _grid(h, w)
     px = min(h, w) / 256.0
     img = _texture(rng, h, w)
@@ -315,6 +324,13 @@ def _background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, n
         plane = np.clip(d0 + gx * (x[win] - w / 2) + gy * (y[win] - h / 2), 0.0, _BG_DEPTH_MAX)
         img[win][sel] = _texture(rng, bh, bw)[sel]
         depth[win][sel] = plane[sel]
+    if rng.random() < near_floor:  # a floor reaching the camera: background as near as the object
+        y0 = h * rng.uniform(0.55, 0.85) + (x - w / 2) * rng.uniform(-0.15, 0.15)
+        t = np.clip((y - y0) / np.maximum(h - y0, 1.0), 0.0, 1.0)
+        sel = t > 0
+        d_near = rng.uniform(_OBJ_DEPTH_MIN, 0.85)
+        img[sel] = _texture(rng, h, w)[sel]
+        depth[sel] = (0.35 + (d_near - 0.35) * t)[sel]
     clutter = np.zeros((h, w), np.uint8)
     for _ in range(int(rng.integers(8, 30))):  # clutter, thin lines included
         kind = int(rng.integers(6))
@@ -346,7 +362,7 @@ def _background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, n
     sigma = rng.uniform(0.0, 1.5) * px  # defocus
     if sigma > 0.3:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
-    return img, np.clip(depth, 0.0, _BG_DEPTH_MAX).astype(np.float32)
+    return img, np.clip(depth, 0.0, 1.0).astype(np.float32)
 
 
 def _object_look(rng: np.random.Generator, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
@@ -398,7 +414,9 @@ def _degrade(rng: np.random.Generator, depth: np.ndarray, model: str) -> np.ndar
     return np.clip(np.round(d * 255.0), 0, 255).astype(np.uint8)
 
 
-def render_scene(rng: np.random.Generator, h: int, w: int, kind: str | None = None) -> dict:
+def render_scene(
+    rng: np.random.Generator, h: int, w: int, kind: str | None = None, near_floor: float = NEAR_FLOOR_P
+) -> dict:
     """Render one synthetic DIS-like scene.
 
     Returns:
@@ -407,7 +425,7 @@ def render_scene(rng: np.random.Generator, h: int, w: int, kind: str | None = No
         ``depths`` {model: uint8 ``[h, w]``}, ``kind`` str.
     """
     kind = kind or OBJECT_KINDS[int(rng.integers(len(OBJECT_KINDS)))]
-    bg, bg_depth = _background(rng, h, w)
+    bg, bg_depth = _background(rng, h, w, near_floor)
     alpha = _object_alpha(rng, kind, h, w)
     obj = _object_look(rng, alpha, bg)
     a3 = alpha[..., None]
@@ -439,14 +457,14 @@ def _split_code(split: str) -> int:
     return SPLITS.index(split) if split in SPLITS else sum(split.encode())
 
 
-def _render_task(args: tuple[str, str, int, int, float, int]) -> str:
-    out, split, index, size, aspect_jitter, seed = args
+def _render_task(args: tuple[str, str, int, int, float, int, float]) -> str:
+    out, split, index, size, aspect_jitter, seed, near_floor = args
     rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, _split_code(split), index]))
     h = w = size
     if aspect_jitter > 0:
         w = max(16, int(round(size * math.exp(rng.uniform(-aspect_jitter, aspect_jitter)) / 2)) * 2)
     kind = OBJECT_KINDS[index % len(OBJECT_KINDS)]  # balanced kinds
-    scene = render_scene(rng, h, w, kind)
+    scene = render_scene(rng, h, w, kind, near_floor)
     k = OBJECT_KINDS.index(kind) + 1
     tag = split.replace("DIS-", "").lower()
     stem = f"{k}#Synthetic#{k}#{kind}#{tag}_{index:05d}"
@@ -470,6 +488,7 @@ def generate_dataset(
     size: int = 256,
     seed: int = 0,
     aspect_jitter: float = 0.0,
+    near_floor: float = NEAR_FLOOR_P,
     workers: int = 0,
     overwrite: bool = False,
     progress: bool = True,
@@ -482,6 +501,8 @@ def generate_dataset(
         size: image height (and width when ``aspect_jitter`` is 0), ≥ 32.
         seed: dataset seed; the files are a pure function of it.
         aspect_jitter: width = size · exp(U(−a, a)); 0 → square.
+        near_floor: share of scenes whose floor comes as near as the object (harder: depth alone no
+            longer separates object and background; 0 → the object is always the nearest surface).
         workers: processes (0 → min(4, CPU count); 1 → in-process).
         overwrite: allow a non-empty ``out``: the DIS-* split folders this run writes are replaced.
         progress: show a tqdm bar.
@@ -495,6 +516,8 @@ def generate_dataset(
     counts = dict(SynthSpec().counts) if counts is None else {k: int(v) for k, v in counts.items() if v}
     if size < 32:
         raise UserError(f"--size must be >= 32, got {size}")
+    if not 0 <= near_floor <= 1:
+        raise UserError(f"--near-floor must be in [0, 1], got {near_floor}")
     if not 0 <= aspect_jitter <= 1:
         raise UserError(f"--aspect-jitter must be in [0, 1], got {aspect_jitter}")
     bad = [k for k, v in counts.items() if v < 0]
@@ -510,7 +533,7 @@ def generate_dataset(
             if (out / split).is_dir():
                 shutil.rmtree(out / split)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(str(out), split, i, size, float(aspect_jitter), int(seed))
+    tasks = [(str(out), split, i, size, float(aspect_jitter), int(seed), float(near_floor))
              for split, n in counts.items() for i in range(n)]
     workers = min(4, os.cpu_count() or 1) if workers <= 0 else workers
     from tqdm import tqdm
@@ -528,7 +551,7 @@ def generate_dataset(
     finally:
         bar.close()
     spec = SynthSpec(seed=int(seed), size=int(size), aspect_jitter=float(aspect_jitter),
-                     counts=tuple(counts.items()))
+                     near_floor=float(near_floor), counts=tuple(counts.items()))
     meta = {"generator": "pdfnet.data.synth", "version": 1, **asdict(spec),
             "depth_models": list(DEPTH_MODELS), "counts": counts}
     atomic_write_bytes(out / "synth.json", (json.dumps(meta, indent=2) + "\n").encode())
