@@ -74,23 +74,23 @@ def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
     img = np.zeros((h + 2, row), dtype=np.uint8)
     img[1:-1, 1:-1] = mask
     flat = img.ravel()
-    # neighbourhood code of every pixel, kept up to date as pixels are removed
-    pad = np.pad(img, 1)
-    code = np.zeros_like(img)
-    for dy, dx, wgt in _NEIGHBOURS:
-        code += pad[1 + dy:1 + dy + h + 2, 1 + dx:1 + dx + row] * np.uint8(wgt)
-    cflat = code.ravel()
+    # neighbourhood code of every foreground pixel (only those are ever evaluated), kept up to date as
+    # pixels are removed
     offs = [(dy * row + dx, np.uint8(wgt)) for dy, dx, wgt in _NEIGHBOURS]
     nb = np.array([o for o, _ in offs], dtype=np.int64)
-
-    def border() -> np.ndarray:
-        c = np.flatnonzero(flat)
-        return c[cflat[c] != 255]
+    fg = np.flatnonzero(flat)
+    code_fg = flat[fg + offs[0][0]].copy()
+    for o, wgt in offs[1:]:
+        code_fg += flat[fg + o] * wgt
+    cflat = np.zeros(flat.size, dtype=np.uint8)
+    cflat[fg] = code_fg
+    border0 = fg[code_fg != 255]
+    del fg, code_fg
 
     stamp = np.empty(flat.size, dtype=np.int64)  # scratch for de-duplication
     removed_prev: list[np.ndarray] = []  # removals of the last two sub-iterations
     first_eval = [False, True]
-    cand = border()
+    cand = border0
     k = 0  # 0 = first sub-iteration kind, 1 = second
     idle = 0
     while True:
@@ -109,8 +109,14 @@ def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
             removed_prev.pop(0)
         k ^= 1
         if first_eval[k]:
+            # first sub-iteration of the second kind: every current border pixel, i.e. the initial border
+            # pixels still set plus the foreground neighbours of what the first sub-iteration removed
             first_eval[k] = False
-            cand = border()
+            cand = np.concatenate([border0[flat[border0] != 0], (rm[:, None] + nb[None, :]).ravel()])
+            cand = cand[flat[cand] != 0]
+            order = np.arange(cand.size, dtype=np.int64)
+            stamp[cand] = order
+            cand = cand[stamp[cand] == order]
         else:
             changed = np.concatenate(removed_prev)
             if changed.size:
