@@ -183,12 +183,16 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
 
     if n_active * 49 < GATHER_FACTOR * et.size:
         # few active pixels: the 49-tap correlation by gathers at those pixels only
-        ep = cv2.copyMakeBorder(et, 3, 3, 3, 3, cv2.BORDER_CONSTANT, value=0)
         pa = cv2.findNonZero(active)
         ay = pa[:, 0, 1].astype(np.int64)
         ax = pa[:, 0, 0].astype(np.int64)
+        hh, ww = et.shape
+        if ay.min() >= 3 and ax.min() >= 3 and ay.max() < hh - 3 and ax.max() < ww - 3:
+            m, ep = 0, et  # every 7x7 window lies inside the crop: no padding copy needed
+        else:
+            m, ep = 3, cv2.copyMakeBorder(et, 3, 3, 3, 3, cv2.BORDER_CONSTANT, value=0)
         row = ep.shape[1]
-        lin = (ay + 3) * row + (ax + 3)
+        lin = (ay + m) * row + (ax + m)
         epf = ep.ravel()
         ea = np.zeros(lin.size, dtype=np.float64)
         for dy in range(-3, 4):
