@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "config_cmd",
     "depth",
     "predict",
+    "export",
     "eval",
     "bench",
     "report",
