@@ -292,6 +292,17 @@ def test_cli_folder_with_bad_files(release, dav2, tmp_path, capsys):
         assert depth.min() == 0 and depth.max() == 255
     assert not list(out.glob("corrupt*")) and not list(out.glob("dot*"))
 
+    # the README figure script runs on this output folder: 3 rows of input | depth | mask | cutout
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts" / "make_readme_figure.py"
+    spec = importlib.util.spec_from_file_location("make_readme_figure", script)
+    fig_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fig_mod)
+    assert fig_mod.main(["--pred-dir", str(out), "--out", str(tmp_path / "fig.png"), "--height", "64"]) == 0
+    fig = read_rgb(tmp_path / "fig.png")
+    assert fig.shape[0] == 6 + 24 + 6 + 3 * 64 + 2 * 6 + 6 and fig.shape[1] > 4 * 64
+
 
 def test_cli_depth_dir_glob_and_output_into_input_folder(release, tmp_path, capsys):
     src = tmp_path / "imgs"
