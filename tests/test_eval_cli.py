@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import cv2
@@ -98,18 +97,33 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, case):
     assert word in err[0]
 
 
-def test_ckpt_model_mode_is_delegated_or_rejected(tmp_path, capsys):
-    try:
-        mod = importlib.import_module("pdfnet.engine.evaluate")
-    except ImportError:
-        mod = None
-    if mod is not None and hasattr(mod, "run_model_eval"):
-        pytest.skip("the engine implements run_model_eval; covered by the engine's tests")
+def test_ckpt_model_mode_is_delegated_to_the_engine(tmp_path, monkeypatch):
+    mod = pytest.importorskip("pdfnet.engine.evaluate")
+    seen = {}
+
+    def fake(args):
+        seen.update(vars(args))
+        return 0
+
+    monkeypatch.setattr(mod, "run_model_eval", fake, raising=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("{}\n")
+    args = ["eval", "--config", str(cfg), "--ckpt", "x.pt", "--splits", "DIS-VD", "--tta", "--out-dir", "o"]
+    assert main(args) == 0
+    assert seen["ckpt"] == "x.pt" and seen["splits"] == ["DIS-VD"] and seen["tta"] is True
+    assert seen["out_dir"] == "o" and seen["pred_dir"] is None
+
+
+def test_ckpt_rejected_clearly_without_engine_hook(tmp_path, monkeypatch, capsys):
+    mod = pytest.importorskip("pdfnet.engine.evaluate")
+    monkeypatch.delattr(mod, "run_model_eval", raising=False)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("{}\n")
     assert main(["eval", "--config", str(cfg), "--ckpt", str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err
-    assert "--pred-dir" in err and err.count("\n") == 1
+    assert "not implemented" in err and "--pred-dir" in err and err.count("\n") == 1
+    assert main(["eval", "--ckpt", "x.pt"]) == 2  # model mode needs --config
+    assert "--config" in capsys.readouterr().err
 
 
 @pytest.mark.slow
