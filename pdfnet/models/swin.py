@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as torch_checkpoint
@@ -38,23 +39,26 @@ __all__ = ["SwinTransformer", "swin_b", "swin_tiny_test", "relative_position_ind
 
 def relative_position_index(window: int, device: torch.device | str | None = None) -> torch.Tensor:
     """The standard Swin index [window², window²] (int64) into the (2w−1)² bias table."""
-    return _relative_position_index_cpu(window).to(device=device or "cpu", copy=True)
+    return torch.tensor(_relative_position_index_np(window), device=device or "cpu")
 
 
+# Shape-only constants are cached as numpy arrays, never as tensors: a tensor made while tracing
+# (torch.export / FakeTensor / functionalisation) would be a tensor subclass, and caching it would leak
+# it into later eager calls.
 @lru_cache(maxsize=8)
-def _relative_position_index_cpu(window: int) -> torch.Tensor:
-    r = torch.arange(window, device="cpu")
-    coords = torch.stack(torch.meshgrid(r, r, indexing="ij"))
-    flat = coords.flatten(1)  # [2, N]
-    rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0)  # [N, N, 2]
-    rel = rel + (window - 1)
-    return rel[..., 0] * (2 * window - 1) + rel[..., 1]
+def _relative_position_index_np(window: int) -> np.ndarray:
+    r = np.arange(window)
+    coords = np.stack(np.meshgrid(r, r, indexing="ij")).reshape(2, -1)  # [2, N]
+    rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # [2, N, N]
+    out = rel[0] * (2 * window - 1) + rel[1]
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=64)
-def _shift_mask_cpu(hp: int, wp: int, window: int, shift: int) -> torch.Tensor:
-    """Region mask for shifted windows on a padded hp×wp map: [nW, N, N] with 0 / −100 (fp32, CPU)."""
-    img = torch.zeros(hp, wp)
+def _shift_mask_np(hp: int, wp: int, window: int, shift: int) -> np.ndarray:
+    """Region mask for shifted windows on a padded hp×wp map: [nW, N, N] float32 with 0 / −100."""
+    img = np.zeros((hp, wp), np.float32)
     cnt = 0
     bounds = ((0, hp - window), (hp - window, hp - shift), (hp - shift, hp))
     wbounds = ((0, wp - window), (wp - window, wp - shift), (wp - shift, wp))
@@ -62,10 +66,12 @@ def _shift_mask_cpu(hp: int, wp: int, window: int, shift: int) -> torch.Tensor:
         for w0, w1 in wbounds:
             img[h0:h1, w0:w1] = cnt
             cnt += 1
-    win = img.reshape(hp // window, window, wp // window, window).permute(0, 2, 1, 3)
+    win = img.reshape(hp // window, window, wp // window, window).transpose(0, 2, 1, 3)
     win = win.reshape(-1, window * window)
     diff = win[:, None, :] - win[:, :, None]
-    return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
+    out = np.where(diff != 0, np.float32(-100.0), np.float32(0.0)).astype(np.float32)
+    out.setflags(write=False)
+    return out
 
 
 class Mlp(nn.Module):
@@ -200,25 +206,37 @@ class WindowAttention(nn.Module):
 
 
 @lru_cache(maxsize=256)
-def _real_rows_cpu(h: int, w: int, window: int, shift: int) -> torch.Tensor:
+def _real_rows_np(h: int, w: int, window: int, shift: int) -> np.ndarray:
     """Positions, in a single rolled window, of the h×w real tokens (row-major order): [h·w] int64."""
-    r = (torch.arange(h) - shift) % window
-    c = (torch.arange(w) - shift) % window
-    return (r[:, None] * window + c[None, :]).reshape(-1)
+    r = (np.arange(h) - shift) % window
+    c = (np.arange(w) - shift) % window
+    out = (r[:, None] * window + c[None, :]).reshape(-1).astype(np.int64)
+    out.setflags(write=False)
+    return out
 
 
-@lru_cache(maxsize=512)
+_DEVICE_CONSTS: dict[tuple, torch.Tensor] = {}
+
+
 def _device_const(kind: str, args: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """A shape-only constant (``mask``: shift mask, ``rows``: real-token rows) cached per device.
 
     Caching on the target device keeps host→device copies out of every forward (CUDA-graph capture
     forbids them); building it outside inference mode lets a constant first made under
     ``torch.inference_mode`` be reused by a later training forward (autograd rejects inference
-    tensors). Same values as the CPU builders.
+    tensors). Only plain tensors are cached: under tracing (export, fake tensors) the constant is
+    rebuilt each call and never stored.
     """
+    key = (kind, args, str(device))
+    t = _DEVICE_CONSTS.get(key)
+    if t is not None:
+        return t
+    src = _shift_mask_np(*args) if kind == "mask" else _real_rows_np(*args)
     with torch.inference_mode(False):
-        src = _shift_mask_cpu(*args) if kind == "mask" else _real_rows_cpu(*args)
-        return src.to(device, copy=True)
+        t = torch.tensor(src, device=device)
+    if type(t) is torch.Tensor and not t.is_meta and len(_DEVICE_CONSTS) < 1024:
+        _DEVICE_CONSTS[key] = t
+    return t
 
 
 class SwinBlock(nn.Module):
