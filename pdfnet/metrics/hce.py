@@ -59,6 +59,24 @@ def _u8(m: np.ndarray) -> np.ndarray:
     return m.view(np.uint8)
 
 
+def _component_of_contours(parent: np.ndarray) -> np.ndarray:
+    """Index of the outer border of the component each contour belongs to (RETR_TREE ``parent`` column).
+
+    Depth 0, 2, 4... contours are outer borders (their own component); odd depths are holes (their parent's).
+    """
+    n = parent.size
+    depth = np.zeros(n, dtype=np.int64)
+    cur = parent.astype(np.int64)
+    while True:
+        alive = cur >= 0
+        if not alive.any():
+            break
+        depth += alive
+        cur = np.where(alive, parent[np.maximum(cur, 0)], -1)
+    idx = np.arange(n)
+    return np.where(depth % 2 == 0, idx, parent)
+
+
 def boundary_effort(mask: np.ndarray, cond: np.ndarray, epsilon: float = 2.0,
                     full_frame: bool = True) -> tuple[int, int]:
     """(control points, independent regions) to fix ``mask`` given the ``cond`` map (bool ``[H, W]`` each).
@@ -70,11 +88,13 @@ def boundary_effort(mask: np.ndarray, cond: np.ndarray, epsilon: float = 2.0,
         return 0, 0
     h, w = mask.shape
     m8 = np.ascontiguousarray(_u8(mask))
-    n_labels, labels = cv2.connectedComponents(m8, connectivity=8)
-    n_comp = n_labels - 1
-    whole = full_frame and n_comp == 1 and bool(mask.all())
     cond_d = cv2.dilate(np.ascontiguousarray(_u8(cond)), CROSS)
-    contours, _ = cv2.findContours(m8, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
+    contours, hierarchy = cv2.findContours(m8, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
+    # 8-connected components without a labelling pass: every component has exactly one outer border, and a
+    # hole border's parent in the RETR_TREE hierarchy is the outer border of the component around the hole
+    comp = _component_of_contours(hierarchy[0, :, 3])
+    n_comp = int(np.count_nonzero(comp == np.arange(comp.size)))
+    whole = full_frame and n_comp == 1 and bool(mask.all())
     lens = np.fromiter((len(c) for c in contours), dtype=np.int64, count=len(contours))
     pts = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
     x, y = pts[:, 0], pts[:, 1]
@@ -86,13 +106,13 @@ def boundary_effort(mask: np.ndarray, cond: np.ndarray, epsilon: float = 2.0,
     kept_idx = np.sort(ok[first])
     kept = np.zeros(len(pts), dtype=bool)
     kept[kept_idx] = True
-    n_touched = np.unique(labels.ravel()[lin[kept_idx]]).size
+    cid = np.repeat(np.arange(len(lens)), lens)
+    n_touched = np.unique(comp[cid[kept_idx]]).size
     indep = 0 if whole else n_comp - n_touched
 
     # runs of consecutive kept points inside each contour
     cstart = np.zeros(len(lens) + 1, dtype=np.int64)
     np.cumsum(lens, out=cstart[1:])
-    cid = np.repeat(np.arange(len(lens)), lens)
     prev_kept = np.zeros(len(pts), dtype=bool)
     prev_kept[1:] = kept[:-1]
     prev_kept[cstart[:-1]] = False
