@@ -112,7 +112,8 @@ def _merge(acc: Any) -> Any:
 
 @torch.no_grad()
 def validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.device,
-             amp_dtype: torch.dtype | None, info: D.DistInfo) -> tuple[dict[str, float], torch.Tensor | None]:
+             amp_dtype: torch.dtype | None, info: D.DistInfo, progress: bool = True,
+             ) -> tuple[dict[str, float], torch.Tensor | None]:
     """maxF and MAE on ``val_set`` at the model's input size (sharded, merged over ranks).
 
     Returns:
@@ -125,7 +126,7 @@ def validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.devi
     grid = None
     for prob, batch in iterate_predictions(model, val_set, device=device, amp_dtype=amp_dtype, tta=False,
                                            batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
-                                           info=info, progress="val"):
+                                           info=info, progress="val" if progress else None):
         acc.update_batch(prob, batch["gt"].to(prob.device))  # tensors, batched histograms on the device
         if grid is None and info.is_main:
             grid = image_grid(batch["image"], prob.cpu(), batch["gt"], batch.get("depth"))

@@ -49,11 +49,13 @@ def environment_info() -> dict:
         "torch_threads": torch.get_num_threads(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
-    for mod in ("timm", "cv2", "safetensors"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - optional
-            info[mod] = None
+    from importlib import metadata
+
+    for dist in ("timm", "opencv-python-headless", "safetensors", "transformers"):
+        try:  # from the package metadata: importing timm/cv2 just for a version costs seconds
+            info[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[dist] = None
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

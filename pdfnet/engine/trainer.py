@@ -137,24 +137,33 @@ def build_train_loader(dataset: Dataset, cfg: Config, info: D.DistInfo, device: 
     return loader, sampler
 
 
-def build_components(cfg: Config) -> tuple[nn.Module, LossFn, Dataset, Dataset | None]:
-    """Default model (with pretrained backbone weights when configured), loss and datasets."""
-    from pdfnet.data import build_eval_dataset, build_train_dataset
-    from pdfnet.losses import PDFNetLoss
-    from pdfnet.models import build_model
+def build_components(cfg: Config, model: nn.Module | None = None, loss_fn: LossFn | None = None,
+                     train_set: Dataset | None = None, val_set: Dataset | None = None,
+                     ) -> tuple[nn.Module, LossFn, Dataset, Dataset | None]:
+    """Build whatever is not given: the model (with pretrained backbone weights when configured), the
+    PDFNet loss, the training split and (when validation is on) the validation split."""
+    if model is None:
+        from pdfnet.models import build_model
 
-    if cfg.model.input_size != cfg.data.size:
-        raise UserError(f"model.input_size ({cfg.model.input_size}) must equal data.size ({cfg.data.size})")
-    try:
-        model = build_model(cfg.model)
-    except ValueError as e:
-        raise UserError(f"cannot build the model: {e}") from None
-    _load_backbone_weights(model, cfg)
-    train_set = build_train_dataset(cfg.data, seed=cfg.train.seed)
-    val_set = None
-    if cfg.train.val_every_epochs or cfg.train.val_every_steps:
-        val_set = build_eval_dataset(cfg.data)
-    return model, PDFNetLoss(cfg.loss), train_set, val_set
+        if cfg.model.input_size != cfg.data.size:
+            raise UserError(f"model.input_size ({cfg.model.input_size}) must equal data.size "
+                            f"({cfg.data.size})")
+        try:
+            model = build_model(cfg.model)
+        except ValueError as e:
+            raise UserError(f"cannot build the model: {e}") from None
+        _load_backbone_weights(model, cfg)
+    if loss_fn is None:
+        from pdfnet.losses import PDFNetLoss
+
+        loss_fn = PDFNetLoss(cfg.loss)
+    if train_set is None:
+        from pdfnet.data import build_eval_dataset, build_train_dataset
+
+        train_set = build_train_dataset(cfg.data, seed=cfg.train.seed)
+        if val_set is None and (cfg.train.val_every_epochs or cfg.train.val_every_steps):
+            val_set = build_eval_dataset(cfg.data)
+    return model, loss_fn, train_set, val_set
 
 
 def _load_backbone_weights(model: nn.Module, cfg: Config) -> None:
@@ -198,6 +207,7 @@ class _Run:
     epoch: int = 0
     micro: int = 0  # micro-batches of `epoch` consumed
     best: dict = dataclasses.field(default_factory=dict)
+    progress: bool = True
 
     @property
     def micro_limit(self) -> int:
@@ -235,10 +245,7 @@ def _setup(cfg: Config, resume: str | None, model: nn.Module | None, loss_fn: Lo
     if info.is_main:
         setup_run_dir(cfg, run_dir)
     seed_all(tc.seed)  # the same init on every rank (DDP also broadcasts rank 0's weights)
-    if model is None or loss_fn is None or train_set is None:
-        d_model, d_loss, d_train, d_val = build_components(cfg)
-        model, loss_fn = model or d_model, loss_fn or d_loss
-        train_set, val_set = train_set or d_train, val_set if val_set is not None else d_val
+    model, loss_fn, train_set, val_set = build_components(cfg, model, loss_fn, train_set, val_set)
     seed_all(tc.seed + info.rank)
 
     loader, sampler = build_train_loader(train_set, cfg, info, device)
@@ -342,7 +349,8 @@ def _validate(run: _Run) -> dict[str, float]:
     from pdfnet.engine.evaluate import validate
 
     rng = ckpt.get_rng_state()
-    metrics, grid = validate(run.raw_model, run.val_set, run.cfg, run.device, run.amp_dtype, run.info)
+    metrics, grid = validate(run.raw_model, run.val_set, run.cfg, run.device, run.amp_dtype, run.info,
+                             progress=run.progress)
     ckpt.set_rng_state(rng)
     run.raw_model.train()
     run.events.put_scalars(run.step, {f"val/{k}": v for k, v in metrics.items()}, kind="val")
@@ -430,6 +438,7 @@ def train(cfg: Config, *, resume: str | None = None, model: nn.Module | None = N
     """
     t_start = time.time()
     run = _setup(cfg, resume, model, loss_fn, train_set, val_set)
+    run.progress = progress
     tc, info = cfg.train, run.info
     params = [p for p in run.raw_model.parameters() if p.requires_grad]
     bar = None
