@@ -149,3 +149,36 @@ def test_skeleton_cache_is_content_keyed_atomic_and_robust(tmp_path):
     a = evaluate_pair(pred, gt, metrics=("HCE",))
     b = evaluate_pair(pred, gt, metrics=("HCE",), skeleton_cache=SkeletonCache(tmp_path))
     assert a["HCE"] == b["HCE"]
+
+
+def test_gt_file_cache_skips_decoding_and_matches(tmp_path):
+    from pdfnet.metrics.folders import score_files
+    from pdfnet.utils.io import write_image
+
+    soft, gt = _pairs(1, h=50, w=70, seed=9)[0]
+    gt[3, 5] = 128  # 128 is background: the cached binarised GT must keep that
+    write_image(tmp_path / "g.png", gt)
+    write_image(tmp_path / "p.png", quantize_prob(soft))
+    ref, _ = score_files(tmp_path / "p.png", tmp_path / "g.png")
+    cache = SkeletonCache(tmp_path / "c")
+    calls = []
+
+    def decode(data):
+        calls.append(1)
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+
+    m1, s1 = cache.get_file(tmp_path / "g.png", decode)
+    m2, s2 = SkeletonCache(tmp_path / "c").get_file(tmp_path / "g.png", decode)
+    assert len(calls) == 1  # the second lookup did not decode
+    np.testing.assert_array_equal(m1, gt > 128)
+    np.testing.assert_array_equal(m2, m1)
+    np.testing.assert_array_equal(s2, skeletonize(gt > 128))
+    for _warm in range(2):  # cold then cached: identical records
+        rec, _ = score_files(tmp_path / "p.png", tmp_path / "g.png", cache=SkeletonCache(tmp_path / "c2"))
+        _same({k: v for k, v in rec.items() if not isinstance(v, np.ndarray)},
+              {k: v for k, v in ref.items() if not isinstance(v, np.ndarray)}, tol=0)
+    entry = next((tmp_path / "c").rglob("*.gtc"))
+    entry.write_bytes(entry.read_bytes()[:20])  # truncated entry: ignored and rebuilt
+    m3, _ = SkeletonCache(tmp_path / "c").get_file(tmp_path / "g.png", decode)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(m3, m1)

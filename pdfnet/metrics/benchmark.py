@@ -6,9 +6,11 @@ to the last metric:
 * ``baseline``: PySODMetrics 1.6.2 ``Fmeasure``, ``Emeasure``, ``MAE``, ``Smeasure``, ``WeightedFmeasure`` +
   the official IS-Net HCE with scikit-image's skeleton computed online
   (:class:`pdfnet.metrics.reference.ReferenceEvaluator`);
-* ``ours_cold``: :func:`pdfnet.metrics.evaluate_pair`, every metric, with an *empty* skeleton cache (it
-  computes the skeleton and writes the cache file: what a first run pays);
-* ``ours_cached``: the same with that cache populated (every later run on the same GTs);
+* ``ours_cold``: :func:`pdfnet.metrics.folders.score_files` (what ``pdfnet eval`` runs per image), every
+  metric, with an *empty* GT cache (it decodes and skeletonises the GT and writes the cache entry: what a
+  first run pays);
+* ``ours_cached``: the same with that cache populated (every later run on the same GT files: the binarised
+  GT and its skeleton come from the cache, keyed by the GT file's content hash);
 * ``baseline_cached`` (optional): the baseline with precomputed skeletons (the official script's
   ``gt_ske_root``), for a like-for-like cached comparison.
 
@@ -33,8 +35,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pdfnet.metrics.dis import AGGREGATE_KEYS, DISMetrics, evaluate_pair
-from pdfnet.metrics.folders import evaluate_folders, pair_folders, read_gray_u8, versions
+from pdfnet.metrics.dis import AGGREGATE_KEYS, DISMetrics
+from pdfnet.metrics.folders import evaluate_folders, pair_folders, read_gray_u8, score_files, versions
 from pdfnet.metrics.skeleton import SkeletonCache
 from pdfnet.utils.io import write_image
 
@@ -193,11 +195,9 @@ def run_benchmark(
                 _check_size(stem, p8, g8)
                 ref.update(p8, g8)
             with c_cold:
-                p8, g8 = read_gray_u8(pp), read_gray_u8(gp)
-                rec_cold = evaluate_pair(p8, g8, skeleton_cache=cache)
+                rec_cold, _ = score_files(pp, gp, cache=cache)
             with c_cached:
-                p8, g8 = read_gray_u8(pp), read_gray_u8(gp)
-                rec = evaluate_pair(p8, g8, skeleton_cache=cache)
+                rec, _ = score_files(pp, gp, cache=cache)
             if ref_c is not None:
                 ske = sk_skeletonize(g8 > 128)  # the cached skeleton, computed outside the timing
                 with c_base_c:

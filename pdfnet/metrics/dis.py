@@ -159,6 +159,8 @@ def evaluate_pair(
 ) -> dict:
     """All requested per-image metrics of one uint8 pair (same size, no resizing here).
 
+    ``gt_u8`` may also be the boolean foreground mask (``gt > 128``) itself.
+
     Returns:
         dict with curves ``fm``, ``precision``, ``recall``, ``em`` (float64 ``[256]``) when needed, and the
         scalars of :data:`PER_IMAGE_KEYS` that were requested (``HCE`` parts included with ``HCE``).
@@ -166,7 +168,7 @@ def evaluate_pair(
     if pred_u8.shape != gt_u8.shape:
         raise ValueError(f"prediction {pred_u8.shape} and GT {gt_u8.shape} differ in size")
     need = _needs(metrics)
-    g = gt_u8 > 128
+    g = gt_u8 if gt_u8.dtype == bool else gt_u8 > 128
     h = image_histogram(pred_u8, g, with_blocks=need["s"])
     st = histogram_stats(h, want_curves=need["curves"], want_adaptive=need["adaptive"], want_mae=need["mae"],
                          want_s=need["s"], pixel_getter=lambda: pred_u8)

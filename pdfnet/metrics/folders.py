@@ -8,7 +8,8 @@ affected names are listed in ``meta.resized`` of the result. Write predictions a
 
 Work is split over worker processes (``workers > 1``); the records are added in sorted-name order, so the
 result does not depend on the number of workers. GT skeletons for HCE can be cached on disk
-(:class:`~pdfnet.metrics.skeleton.SkeletonCache`).
+(:class:`~pdfnet.metrics.skeleton.SkeletonCache`): keyed by the hash of the GT file's bytes, an entry holds
+the binarised GT and its skeleton, so a cached run neither decodes the GT images nor skeletonises them.
 """
 
 from __future__ import annotations
@@ -110,13 +111,40 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
+def score_files(pred_path: str | os.PathLike, gt_path: str | os.PathLike,
+                metrics: Sequence[str] = AGGREGATE_KEYS,
+                cache: SkeletonCache | None = None) -> tuple[dict, bool]:
+    """Per-image record of one prediction/GT file pair and whether the prediction was resized.
+
+    With a cache, the GT file is looked up by the hash of its bytes (:meth:`SkeletonCache.get_file`): a hit
+    gives the binarised GT and its skeleton without decoding the GT image.
+    """
+    if cache is None:
+        pred, gt, resized = load_pair(Path(pred_path), Path(gt_path))
+        return evaluate_pair(pred, gt, metrics), resized
+
+    def decode(data: bytes) -> np.ndarray:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
+        if img is None:
+            raise ImageReadError(f"cannot decode image: {gt_path}")
+        return img
+
+    if not Path(gt_path).is_file():
+        raise ImageReadError(f"file not found: {gt_path}")
+    g, ske = cache.get_file(gt_path, decode)
+    pred = read_gray_u8(pred_path)
+    resized = pred.shape != g.shape
+    if resized:
+        pred = cv2.resize(pred, (g.shape[1], g.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return evaluate_pair(pred, g, metrics, skeleton=ske), resized
+
+
 def _score_one(task: tuple[str, str, str, tuple[str, ...], str | None]) -> tuple[str, dict, bool]:
     stem, pred_path, gt_path, metrics, cache_dir = task
-    pred, gt, resized = load_pair(Path(pred_path), Path(gt_path))
     cache = None
     if cache_dir is not None:
         cache = _WORKER_CACHE.setdefault(cache_dir, SkeletonCache(cache_dir))
-    rec = evaluate_pair(pred, gt, metrics, skeleton_cache=cache)
+    rec, resized = score_files(pred_path, gt_path, metrics, cache)
     return stem, rec, resized
 
 

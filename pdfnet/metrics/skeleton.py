@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -177,3 +178,56 @@ class SkeletonCache:
         np.save(buf, np.flatnonzero(ske).astype(np.int64))
         atomic_write_bytes(path, buf.getvalue())
         return ske
+
+    def get_file(self, gt_path: str | os.PathLike,
+                 decode: Callable[[bytes], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(foreground mask, skeleton)`` of a GT *file*, keyed by a hash of the file's bytes.
+
+        A hit skips decoding the image: the entry stores the binarised GT (``gt > 128``, packed bits) and its
+        skeleton. ``decode(file_bytes) -> uint8 [H, W]`` is called on a miss. Entries are
+        ``<root>/<key[:2]>/<key>.gtc``: magic, ``H``, ``W``, skeleton size, packed mask, int64 skeleton
+        indices.
+        """
+        data = Path(gt_path).read_bytes()
+        hsh = hashlib.sha256()
+        hsh.update(f"{SKELETON_VERSION}|gt-file|".encode())
+        hsh.update(data)
+        key = hsh.hexdigest()
+        path = self.root / key[:2] / f"{key}.gtc"
+        if path.is_file():
+            try:
+                raw = path.read_bytes()
+                if raw[:8] == _GTC_MAGIC:
+                    h, w, n = (int(v) for v in np.frombuffer(raw, dtype=np.int64, count=3, offset=8))
+                    nbytes = (h * w + 7) // 8
+                    if len(raw) != _HDR + _pad8(nbytes) + 8 * n:
+                        raise ValueError("truncated cache entry")
+                    bits = np.frombuffer(raw, dtype=np.uint8, count=nbytes, offset=_HDR)
+                    idx = np.frombuffer(raw, dtype=np.int64, count=n, offset=_HDR + _pad8(nbytes))
+                    if n == 0 or 0 <= idx.min() <= idx.max() < h * w:
+                        mask = np.unpackbits(bits, count=h * w).view(bool).reshape(h, w)
+                        ske = np.zeros(h * w, dtype=bool)
+                        ske[idx] = True
+                        self.hits += 1
+                        return mask, ske.reshape(h, w)
+            except (OSError, ValueError):
+                pass
+        self.misses += 1
+        gt = decode(data)
+        mask = gt > 128
+        ske = self.get(mask)
+        h, w = mask.shape
+        idx = np.flatnonzero(ske).astype(np.int64)
+        bits = np.packbits(mask)
+        body = (_GTC_MAGIC + np.array([h, w, idx.size, 0], dtype=np.int64).tobytes() + bits.tobytes()
+                + bytes(_pad8(bits.size) - bits.size) + idx.tobytes())
+        atomic_write_bytes(path, body)
+        return mask, ske
+
+
+_GTC_MAGIC = b"PDFGTC01"
+_HDR = 8 + 4 * 8  # magic + int64 (H, W, skeleton size, reserved)
+
+
+def _pad8(n: int) -> int:
+    return (n + 7) // 8 * 8
