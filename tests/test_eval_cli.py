@@ -138,4 +138,4 @@ def test_workers_and_skeleton_cache_give_identical_results(tmp_path):
         docs.append(json.loads(out.read_text()))
     assert docs[0]["dataset"] == docs[1]["dataset"] == docs[2]["dataset"]
     assert docs[0]["per_image"] == docs[1]["per_image"]
-    assert len(list((tmp_path / "ske").rglob("*.npy"))) == 6
+    assert len(list((tmp_path / "ske").rglob("*.gtc"))) == 6

@@ -215,7 +215,7 @@ class SkeletonCache:
         self.misses += 1
         gt = decode(data)
         mask = gt > 128
-        ske = self.get(mask)
+        ske = skeletonize(mask)
         h, w = mask.shape
         idx = np.flatnonzero(ske).astype(np.int64)
         bits = np.packbits(mask)
