@@ -296,5 +296,9 @@ def load_depth_estimator(
     """
     from pdfnet.depth import DepthEstimator
 
-    return DepthEstimator.from_pretrained(str(name_or_path), device=device, dtype=dtype,
-                                          input_size=input_size, batch_size=batch_size)
+    try:
+        return DepthEstimator.from_pretrained(str(name_or_path), device=device, dtype=dtype,
+                                              input_size=input_size, batch_size=batch_size)
+    except UserError as e:
+        raise UserError(f"{e}. For prediction: --depth-model <local DAv2 folder> (depth_model=... in "
+                        "Python), or precomputed maps via --depth-dir (depths=...)") from None
