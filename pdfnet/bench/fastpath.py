@@ -51,7 +51,9 @@ class FastPathOptions:
         compile_backend: ``inductor`` (default), or ``aot_eager``/``eager`` to check tracing only.
         fullgraph: make ``torch.compile`` fail on any graph break (the model has none).
         cudagraphs: capture the (eager or compiled) forward in a CUDA graph per input shape.
-        tf32: allow TF32 matmuls/convs for fp32 (changes fp32 numerics to ~1e-3; off by default).
+        tf32: True/False sets TF32 for fp32 matmuls and cuDNN convs (True changes fp32 numerics to
+            ~1e-3); None (default) leaves PyTorch's settings alone (matmul off, cuDNN on), like the
+            release.
     """
 
     dtype: str = "fp32"
@@ -62,7 +64,7 @@ class FastPathOptions:
     compile_backend: str = "inductor"
     fullgraph: bool = False
     cudagraphs: bool = False
-    tf32: bool = False
+    tf32: bool | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES:
@@ -71,8 +73,8 @@ class FastPathOptions:
     def label(self) -> str:
         """Short human-readable name, e.g. ``bf16+cl+upconv+compile``."""
         parts = [self.dtype]
-        if self.tf32:
-            parts.append("tf32")
+        if self.tf32 is not None:
+            parts.append("tf32" if self.tf32 else "notf32")
         if self.channels_last:
             parts.append("cl")
         if self.fast_upconv:
@@ -166,7 +168,7 @@ class FastInference:
             self.model.to(memory_format=torch.channels_last)
         if opts.fast_upconv:
             set_fast_upconv(self.model, True)
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and opts.tf32 is not None:
             torch.backends.cuda.matmul.allow_tf32 = opts.tf32
             torch.backends.cudnn.allow_tf32 = opts.tf32
         fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self._forward

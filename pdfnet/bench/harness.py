@@ -100,9 +100,8 @@ def _rss_peak_bytes() -> int:
 
 
 def measure_peak_memory(fn: Step, device: torch.device) -> int | None:
-    """Peak bytes allocated by PyTorch during one call of ``fn`` (CUDA), or None on other devices."""
+    """Peak bytes allocated by PyTorch during one call of ``fn`` (CUDA); None (and no call) elsewhere."""
     if device.type != "cuda":
-        fn()
         return None
     synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)

@@ -82,7 +82,7 @@ def _inference_options(args: argparse.Namespace, device):
     cand = FastPathOptions(
         dtype=args.dtype, channels_last=args.channels_last, fast_upconv=args.fast_upconv,
         compile=args.compile, compile_mode=None if args.compile_mode == "default" else args.compile_mode,
-        cudagraphs=getattr(args, "cudagraphs", False), tf32=getattr(args, "tf32", False),
+        cudagraphs=getattr(args, "cudagraphs", False), tf32=True if getattr(args, "tf32", False) else None,
     )
     base = None if args.baseline == "none" else FastPathOptions(dtype=args.baseline)
     return cand, base
