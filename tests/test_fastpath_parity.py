@@ -210,7 +210,8 @@ def test_gpu_inductor_compile_equals_eager(tiny):
     model, x, _ = tiny
     eager = _run(model, x, FastPathOptions(tf32=False), "cuda")
     torch._dynamo.reset()
-    out = _run(model, x, FastPathOptions(compile=True, fast_upconv=True, channels_last=True, tf32=False), "cuda")
+    opts = FastPathOptions(compile=True, fast_upconv=True, channels_last=True, tf32=False)
+    out = _run(model, x, opts, "cuda")
     torch.testing.assert_close(out, eager, rtol=0, atol=1e-4)
 
 
