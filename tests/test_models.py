@@ -165,3 +165,54 @@ def test_timm_backbone_channels_from_feature_info():
 def test_unknown_backbone_raises():
     with pytest.raises(ValueError, match="unknown backbone"):
         build_model(tiny_cfg(backbone="swin_huge"))
+
+
+def _reference_swin_block(blk, x, hw, mask):
+    """The release's block, written plainly: pad after norm1, roll, full window attention with an
+    explicit softmax over all (padded) tokens, un-roll, crop, proj, MLP."""
+    import torch.nn.functional as F
+
+    H, W = hw
+    B, L, C = x.shape
+    w, s, a = blk.window, blk.shift, blk.attn
+    y = blk.norm1(x).reshape(B, H, W, C)
+    y = F.pad(y, (0, 0, 0, (-W) % w, 0, (-H) % w))
+    Hp, Wp = y.shape[1:3]
+    if s:
+        y = torch.roll(y, (-s, -s), (1, 2))
+    win = y.reshape(B, Hp // w, w, Wp // w, w, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, w * w, C)
+    nh = a.num_heads
+    qkv = a.qkv(win).reshape(win.shape[0], w * w, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0] * (C // nh) ** -0.5, qkv[1], qkv[2]
+    att = q @ k.transpose(-2, -1) + a.position_bias().unsqueeze(0)
+    if s:
+        nw = mask.shape[0]
+        att = (att.reshape(-1, nw, nh, w * w, w * w) + mask[None, :, None]).reshape(-1, nh, w * w, w * w)
+    out = (att.softmax(-1) @ v).transpose(1, 2).reshape(-1, w * w, C)
+    out = a.proj(out).reshape(B, Hp // w, Wp // w, w, w, C).permute(0, 1, 3, 2, 4, 5).reshape(B, Hp, Wp, C)
+    if s:
+        out = torch.roll(out, (s, s), (1, 2))
+    x = x + out[:, :H, :W].reshape(B, L, C)
+    return x + blk.mlp(blk.norm2(x))
+
+
+@pytest.mark.parametrize("hw", [(5, 5), (3, 3), (8, 8), (2, 7), (1, 1)])
+@pytest.mark.parametrize("shift", [0, 2])
+def test_swin_block_matches_plain_padded_reference(hw, shift):
+    """The optimised block (no projection of padding, real-token queries for one-window maps) equals
+    the plain padded computation: multi-window + padding, one window, no padding, non-square."""
+    from pdfnet.models.swin import SwinBlock, _device_const
+
+    torch.manual_seed(0)
+    blk = SwinBlock(8, 2, window=4, shift=shift).eval()
+    with torch.no_grad():
+        for p in blk.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # non-trivial biases and bias table
+    H, W = hw
+    x = torch.randn(2, H * W, 8)
+    hp, wp = -(-H // 4) * 4, -(-W // 4) * 4
+    mask = _device_const("mask", (hp, wp, 4, 2), x.device) if shift else None
+    with torch.no_grad():
+        ours = blk(x, hw, mask)
+        ref = _reference_swin_block(blk, x, hw, mask)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
