@@ -67,7 +67,7 @@ def test_run_cases_side_by_side_ratios_and_json(tmp_path):
     assert r["fast"]["memory_per_image_ratio"] is None  # CPU: no allocator peak
     path = rep.write_json(tmp_path / "sub" / "out.json")
     data = json.loads(path.read_text())
-    assert data["workload"] == "unit" and data["settings"] == {"size": 1}
+    assert data["workload"] == "unit" and data["settings"] == {"size": 1, "interleave": False}
     assert [x["name"] for x in data["results"]] == ["slow", "fast"]
     assert data["results"][0]["options"] == {"k": 1}
     assert data["env"]["timing"].startswith("wall-clock")
@@ -86,3 +86,24 @@ def test_failing_case_is_recorded_not_raised():
     assert json.loads(json.dumps(rep.to_dict(), allow_nan=False))["results"][1]["median_ms"] is None
     with pytest.raises(RuntimeError):
         run_cases("unit", [BenchCase("bad", bad, 1)], CPU, warmup=0, iters=1, keep_going=False)
+
+
+def test_interleaved_alternates_cases_and_keeps_ratios():
+    order = []
+
+    def mk(tag, ms):
+        def setup():
+            order.append(f"setup-{tag}")
+            return lambda: (order.append(tag), time.sleep(ms / 1e3))
+        return setup
+
+    def broken():
+        return lambda: 1 / 0
+
+    cases = [BenchCase("a", mk("a", 30), 1), BenchCase("b", mk("b", 10), 1), BenchCase("c", broken, 1)]
+    rep = run_cases("unit", cases, CPU, warmup=1, iters=3, count_flops_=False, interleave=True)
+    assert order == ["setup-a", "setup-b"] + ["a", "b"] * 4  # setups, then warm-up + 3 timed rounds, A B A B
+    a, b, c = rep.results
+    assert len(a.times_ms) == len(b.times_ms) == 3 and c.error.startswith("ZeroDivisionError")
+    assert 1.5 < rep.ratios()["b"]["speedup_latency"] < 6
+    assert rep.settings["interleave"] is True

@@ -257,19 +257,8 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def _run_one(case: BenchCase, device: torch.device, warmup: int, iters: int,
-             flops_cache: dict[str, int | None], count: bool) -> BenchResult:
-    t0 = time.perf_counter()
-    step = case.setup()
-    setup_s = time.perf_counter() - t0
-    times = time_callable(step, device, warmup=warmup, iters=iters)
-    peak = measure_peak_memory(step, device)
-    flops = None
-    if count:
-        key = case.flops_key or case.name
-        if key not in flops_cache:
-            flops_cache[key] = case.flops_fn() if case.flops_fn is not None else count_flops(step)
-        flops = flops_cache[key]
+def _result(case: BenchCase, warmup: int, iters: int, setup_s: float, times: list[float], peak: int | None,
+            flops: int | None) -> BenchResult:
     med = statistics.median(times)
     n = case.images_per_call
     return BenchResult(
@@ -293,6 +282,77 @@ def _run_one(case: BenchCase, device: torch.device, warmup: int, iters: int,
     )
 
 
+def _failed(case: BenchCase, warmup: int, iters: int, e: BaseException) -> BenchResult:
+    nan = float("nan")
+    return BenchResult(case.name, dict(case.options), case.images_per_call, warmup, iters, 0.0, [], nan, nan,
+                       nan, nan, 0.0, None, None, None, None, _rss_peak_bytes() / 2**20,
+                       error=f"{type(e).__name__}: {e}")
+
+
+def _flops(case: BenchCase, step: Step, cache: dict[str, int | None], count: bool) -> int | None:
+    if not count:
+        return None
+    key = case.flops_key or case.name
+    if key not in cache:
+        cache[key] = case.flops_fn() if case.flops_fn is not None else count_flops(step)
+    return cache[key]
+
+
+def _run_one(case: BenchCase, device: torch.device, warmup: int, iters: int,
+             flops_cache: dict[str, int | None], count: bool) -> BenchResult:
+    t0 = time.perf_counter()
+    step = case.setup()
+    setup_s = time.perf_counter() - t0
+    times = time_callable(step, device, warmup=warmup, iters=iters)
+    peak = measure_peak_memory(step, device)
+    return _result(case, warmup, iters, setup_s, times, peak, _flops(case, step, flops_cache, count))
+
+
+def _run_interleaved(cases: Sequence[BenchCase], device: torch.device, warmup: int, iters: int,
+                     count: bool, keep_going: bool) -> list[BenchResult]:
+    """Set every case up, then alternate them iteration by iteration (A B A B ...), so a slow drift
+    of the machine (other jobs on a shared CPU) hits all cases alike."""
+    steps: dict[int, tuple[Step, float]] = {}
+    results: dict[int, BenchResult] = {}
+    times: dict[int, list[float]] = {i: [] for i in range(len(cases))}
+
+    def fail(i: int, e: BaseException) -> None:
+        if not keep_going:
+            raise e
+        results[i] = _failed(cases[i], warmup, iters, e)
+        steps.pop(i, None)
+
+    for i, case in enumerate(cases):
+        try:
+            t0 = time.perf_counter()
+            steps[i] = (case.setup(), time.perf_counter() - t0)
+        except Exception as e:  # noqa: BLE001
+            fail(i, e)
+    for _ in range(max(0, warmup)):
+        for i in list(steps):
+            try:
+                steps[i][0]()
+            except Exception as e:  # noqa: BLE001
+                fail(i, e)
+    synchronize(device)
+    for _ in range(iters):
+        for i in list(steps):
+            try:
+                times[i] += time_callable(steps[i][0], device, warmup=0, iters=1)
+            except Exception as e:  # noqa: BLE001
+                fail(i, e)
+    flops_cache: dict[str, int | None] = {}
+    for i, (step, setup_s) in list(steps.items()):
+        try:
+            # peak of one call with every case resident: on CUDA this includes the other cases' weights
+            peak = measure_peak_memory(step, device)
+            results[i] = _result(cases[i], warmup, iters, setup_s, times[i], peak,
+                                 _flops(cases[i], step, flops_cache, count))
+        except Exception as e:  # noqa: BLE001
+            fail(i, e)
+    return [results[i] for i in range(len(cases))]
+
+
 def run_cases(
     workload: str,
     cases: Sequence[BenchCase],
@@ -305,6 +365,7 @@ def run_cases(
     settings: dict[str, Any] | None = None,
     keep_going: bool = True,
     log: Callable[[str], None] | None = None,
+    interleave: bool = False,
 ) -> BenchReport:
     """Run every case in this process and collect a :class:`BenchReport`.
 
@@ -318,25 +379,34 @@ def run_cases(
         keep_going: record a failing case (e.g. a compile error) as an error and continue;
             False re-raises.
         log: called with a one-line progress message per case.
+        interleave: set all cases up first and alternate their timed iterations (robust ratios on a
+            shared, noisy CPU; on CUDA the peak memory then includes the other cases' resident
+            tensors). Default: one case after the other, each freed before the next.
     """
-    flops_cache: dict[str, int | None] = {}
-    results = []
-    for case in cases:
+    if interleave:
         if log is not None:
-            log(f"[bench {workload}] {case.name} ...")
-        try:
-            res = _run_one(case, device, warmup, iters, flops_cache, count_flops_)
-        except Exception as e:  # noqa: BLE001 - a failing case is data, not a crash
-            if not keep_going:
-                raise
-            res = BenchResult(case.name, dict(case.options), case.images_per_call, warmup, iters, 0.0, [],
-                              float("nan"), float("nan"), float("nan"), float("nan"), 0.0, None, None,
-                              None, None, _rss_peak_bytes() / 2**20, error=f"{type(e).__name__}: {e}")
-        finally:
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-        results.append(res)
-        if log is not None and res.error is None:
-            log(f"[bench {workload}] {case.name}: {res.median_ms:.2f} ms, {res.images_per_s:.2f} img/s")
+            log(f"[bench {workload}] {len(cases)} cases, interleaved ...")
+        results = _run_interleaved(cases, device, warmup, iters, count_flops_, keep_going)
+    else:
+        flops_cache: dict[str, int | None] = {}
+        results = []
+        for case in cases:
+            if log is not None:
+                log(f"[bench {workload}] {case.name} ...")
+            try:
+                res = _run_one(case, device, warmup, iters, flops_cache, count_flops_)
+            except Exception as e:  # noqa: BLE001 - a failing case is data, not a crash
+                if not keep_going:
+                    raise
+                res = _failed(case, warmup, iters, e)
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            results.append(res)
+    if log is not None:
+        for res in results:
+            if res.error is None:
+                log(f"[bench {workload}] {res.name}: {res.median_ms:.2f} ms, {res.images_per_s:.2f} img/s")
     base = baseline or (cases[0].name if cases else None)
-    return BenchReport(workload, environment(device), dict(settings or {}), results, base)
+    settings = {**dict(settings or {}), "interleave": interleave}
+    return BenchReport(workload, environment(device), settings, results, base)

@@ -38,6 +38,9 @@ def _common(p: argparse.ArgumentParser, *, model: bool = True, baseline_default:
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
     p.add_argument("--json", metavar="OUT", help="write the full report (all cases, env, ratios) here")
     p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
+    p.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=None,
+                   help="set all cases up, then alternate their timed iterations (default: on for CPU, "
+                        "where other jobs make sequential timings drift; off for CUDA)")
 
 
 def _fast_flags(p: argparse.ArgumentParser, *, cudagraphs: bool = True) -> None:
@@ -96,6 +99,10 @@ def _finish(args: argparse.Namespace, report) -> int:
     return 1 if failed else 0
 
 
+def _interleave(args: argparse.Namespace, device) -> bool:
+    return device.type != "cuda" if args.interleave is None else bool(args.interleave)
+
+
 def _log(args: argparse.Namespace) -> Callable[[str], None] | None:
     return None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -119,7 +126,8 @@ def _run_model(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     rep = run_cases("model", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, settings=_settings(args, model=vars(cfg)), log=_log(args))
+                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
+                    settings=_settings(args, model=vars(cfg)), log=_log(args))
     return _finish(args, rep)
 
 
@@ -147,7 +155,8 @@ def _run_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     rep = run_cases("train", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, settings=_settings(args, model=vars(cfg)), log=_log(args))
+                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
+                    settings=_settings(args, model=vars(cfg)), log=_log(args))
     return _finish(args, rep)
 
 
@@ -163,7 +172,8 @@ def _run_depth(args: argparse.Namespace) -> int:
                         baseline_dtype=None if args.baseline == "none" else args.baseline,
                         image_hw=(args.image_size, args.image_size), input_size=args.input_size)
     rep = run_cases("depth", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, settings=_settings(args), log=_log(args))
+                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
+                    settings=_settings(args), log=_log(args))
     return _finish(args, rep)
 
 
@@ -187,7 +197,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     rep = run_cases("predict", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, settings=_settings(args, model=vars(cfg)), log=_log(args))
+                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
+                    settings=_settings(args, model=vars(cfg)), log=_log(args))
     return _finish(args, rep)
 
 
