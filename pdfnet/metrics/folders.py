@@ -19,7 +19,6 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from pdfnet.errors import UserError
 from pdfnet.metrics.dis import AGGREGATE_KEYS, DISMetrics, evaluate_pair
 from pdfnet.metrics.skeleton import SkeletonCache
 from pdfnet.utils.io import ImageReadError, list_images
+from pdfnet.utils.parallel import process_pool
 
 RESULT_SCHEMA = "pdfnet.eval/1"
 
@@ -107,10 +107,6 @@ def load_pair(pred_path: Path, gt_path: Path) -> tuple[np.ndarray, np.ndarray, b
 _WORKER_CACHE: dict[str, SkeletonCache] = {}
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
-
-
 def score_files(pred_path: str | os.PathLike, gt_path: str | os.PathLike,
                 metrics: Sequence[str] = AGGREGATE_KEYS,
                 cache: SkeletonCache | None = None) -> tuple[dict, bool]:
@@ -146,18 +142,6 @@ def _score_one(task: tuple[str, str, str, tuple[str, ...], str | None]) -> tuple
         cache = _WORKER_CACHE.setdefault(cache_dir, SkeletonCache(cache_dir))
     rec, resized = score_files(pred_path, gt_path, metrics, cache)
     return stem, rec, resized
-
-
-def _mp_context():
-    """``forkserver`` with this module preloaded where available (fast worker start, no fork of a process
-    whose OpenCV/torch threads may be running), else ``spawn``."""
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["pdfnet.metrics.folders"])
-        return ctx
-    return mp.get_context("spawn")
 
 
 def default_workers(n_images: int) -> int:
@@ -202,8 +186,7 @@ def evaluate_folders(
                 resized += [stem] if rs else []
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=_mp_context(),
-                                     initializer=_worker_init) as ex:
+            with process_pool(n_workers, preload=["pdfnet.metrics.folders"]) as ex:
                 chunk = max(1, min(8, len(tasks) // (4 * n_workers)))
                 for stem, rec, rs in ex.map(_score_one, tasks, chunksize=chunk):
                     acc.add_record(rec, stem)
