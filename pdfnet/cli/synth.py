@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="non-square images: width = size * exp(U(-A, A)), A in [0, 1] (default 0: square)")
     p.add_argument("--near-floor", type=float, default=None, metavar="P",
                    help="share of scenes whose floor comes as near as the object, in [0, 1] (default "
-                        "0.25; 0: the object is always the nearest surface, so depth alone separates it)")
+                        "0.12; 0: the object is always the nearest surface, so depth alone separates it)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="worker processes (default 0: up to 4; output does not depend on it)")
     p.add_argument("--overwrite", action="store_true",
