@@ -146,8 +146,10 @@ def _run_train(args: argparse.Namespace) -> int:
         compile_mode=None if args.compile_mode == "default" else args.compile_mode,
         grad_checkpointing=args.grad_checkpointing, fused_adamw=args.fused_adamw,
     )
-    # On CPU the release's fp16 AMP baseline runs in fp32 (no CPU GradScaler), as the trainer does.
-    base = None if args.baseline == "none" else TrainOptions(dtype=args.baseline)
+    # On CPU the release's fp16 AMP baseline runs in fp32 (no CPU GradScaler), as the trainer does;
+    # label it as what it is.
+    base_dtype = "fp32" if (args.baseline == "fp16" and device.type != "cuda") else args.baseline
+    base = None if args.baseline == "none" else TrainOptions(dtype=base_dtype)
     try:
         cases = train_cases(cfg, device, batch_size=args.batch_size, candidate=cand, baseline=base,
                             baseline_batch_size=args.baseline_batch_size,
