@@ -13,6 +13,7 @@ import os
 import random
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -77,7 +78,9 @@ class ShardSampler(Sampler[int]):
 
 def seed_worker(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: derive numpy/random seeds from the worker's torch seed (which the
-    loader's generator fixes). The dataset itself does not use global RNGs; this protects user code."""
+    loader's generator fixes) and run OpenCV single-threaded. The dataset itself does not use global
+    RNGs; this protects user code."""
+    cv2.setNumThreads(1)
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)

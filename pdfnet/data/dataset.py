@@ -39,10 +39,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from pdfnet.data.dis5k import Sample, discover_split
 from pdfnet.data.transforms import augment_train, normalize_image
@@ -52,6 +53,17 @@ from pdfnet.utils.io import read_gray, read_gray_float, read_rgb
 GT_THRESHOLD = 128
 """GT pixels strictly above this 8-bit value are foreground."""
 _ASPECT_TOL = 0.02
+_worker_ready = False
+
+
+def _single_threaded_cv2_in_workers() -> None:
+    """In a DataLoader worker, run OpenCV single-threaded (once per process): a forked worker must not
+    use the OpenCV thread pool it inherited from the parent (it can hang), and the loader supplies the
+    parallelism anyway. Works with any DataLoader, whatever its ``worker_init_fn``."""
+    global _worker_ready
+    if not _worker_ready and get_worker_info() is not None:
+        cv2.setNumThreads(1)
+        _worker_ready = True
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -179,6 +191,7 @@ class DISDataset(Dataset):
         return out
 
     def __getitem__(self, index: int) -> dict:
+        _single_threaded_cv2_in_workers()
         rng = sample_rng(self.seed, self.epoch, index)
         if self.train:
             depth_name = self.input_depths[int(rng.integers(len(self.input_depths)))]
