@@ -475,6 +475,8 @@ def train(cfg: Config, *, resume: str | None = None, model: nn.Module | None = N
                     last_val, val_step = _validate(run), run.step
                 if tc.save_every_steps and run.step % tc.save_every_steps == 0:
                     run.save("last.pt")
+                if run.micro >= run.micro_limit or run.step >= run.total_steps:
+                    break
             # ---- end of epoch (or of the run) ----
             epoch_done = run.micro >= run.micro_limit
             if epoch_done and run.val_set is not None and tc.val_every_epochs and \
