@@ -159,3 +159,17 @@ def test_bf16_autocast_channels_last_and_clipping(tiny_data, tmp_path):
     assert all(r["train/grad_norm"] > 1e-3 for r in recs)  # the norm before clipping is what is logged
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert model.conv.weight.grad is None  # zeroed (set_to_none) after the step
+
+
+@pytest.mark.slow
+def test_torch_compile_path(tiny_data, tmp_path):
+    """train.compile=true runs (inductor on CPU) and checkpoints keep the plain module's keys."""
+    import shutil
+
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("torch.compile on CPU needs a C++ compiler")
+    torch.manual_seed(0)
+    res = train(tiny_cfg(tiny_data, tmp_path / "run", "train.max_steps=2", "train.compile=true"),
+                model=_TinyNet(), loss_fn=_bce, progress=False)
+    assert res.step == 2
+    assert sorted(_params(tmp_path / "run" / "last.pt")) == ["conv.bias", "conv.weight"]
