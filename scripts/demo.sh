@@ -48,7 +48,10 @@ echo "== 4/4 predict on DIS-TE2 images -> $DEMO_DIR/predict   [$(elapsed)]"
 if pdfnet predict --help >/dev/null 2>&1; then
     # the synthetic true depth stands in for Depth Anything V2 (no model download)
     pdfnet predict --ckpt "$RUN/best.pt" --input "$DATA/DIS-TE2/im" --depth-dir "$DATA/DIS-TE2/depth_large_1024" \
-        --output "$DEMO_DIR/predict" --device cpu --no-progress
+        --output "$DEMO_DIR/predict" --device cpu --no-progress --save mask,alpha,cutout,depth
+    "$PY" scripts/make_readme_figure.py --pred-dir "$DEMO_DIR/predict" --out "$DEMO_DIR/predict_example.png" \
+        --rows 3
+    echo "   figure (input | depth | mask | cutout): $DEMO_DIR/predict_example.png"
 else
     echo "   skipped: 'pdfnet predict' is not available in this version"
 fi

@@ -207,7 +207,8 @@ def run_model_eval(args: Any) -> int:
     Prints one line per split and writes ``<out-dir>/<split>.json``, the tables and the plots (default
     out-dir: ``eval/`` beside the checkpoint).
     """
-    from pdfnet.cli.common import config_from_args, resolve_device
+    from pdfnet.cli.common import config_from_args
+    from pdfnet.utils.device import resolve_device
 
     cfg = config_from_args(args)
     splits = _split_list(args.splits) or list(cfg.eval.splits)

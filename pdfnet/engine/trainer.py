@@ -231,7 +231,7 @@ class _Run:
 def _setup(cfg: Config, resume: str | None, model: nn.Module | None, loss_fn: LossFn | None,
            train_set: Dataset | None, val_set: Dataset | None) -> _Run:
     """Devices, DDP, seeds, run dir, data, model, optimizer, schedule, scaler; then resume."""
-    from pdfnet.cli.common import resolve_device
+    from pdfnet.utils.device import resolve_device
 
     tc = cfg.train
     if tc.batch_size < 1 or tc.grad_accum < 1:
