@@ -173,11 +173,23 @@ def approx_poly_count_many(x: np.ndarray, y: np.ndarray, bounds: np.ndarray, eps
     pts = np.sort(np.concatenate(emitted))
     # group emitted points per curve (curve = position of bounds)
     cid = np.searchsorted(bounds, pts, side="right") - 1
-    cut = np.flatnonzero(np.diff(cid)) + 1
-    groups = np.split(pts, cut)
-    for g in groups:
-        if len(g) <= 2:
-            total += len(g)
-        else:
-            total += _cleanup_count(x[g], y[g], eps2)
+    total += int(pts.size)
+    # the clean-up pass only drops points when some *original* consecutive emitted triple passes its test
+    # (until the first drop every triple it tests is an original one), so only curves with such a triple
+    # need the sequential pass; the vectorised test below is a superset of the exact one
+    if pts.size >= 3:
+        interior = np.flatnonzero((cid[:-2] == cid[1:-1]) & (cid[1:-1] == cid[2:])) + 1
+        if interior.size:
+            a, b, c = pts[interior - 1], pts[interior], pts[interior + 1]
+            dx = x[c] - x[a]
+            dy = y[c] - y[a]
+            bx, by = x[b] - x[a], y[b] - y[a]
+            dist = np.abs(bx * dy - by * dx).astype(np.float64)
+            sip = bx * (x[c] - x[b]) + by * (y[c] - y[b])
+            maybe = ((dist * dist <= 0.5 * eps2 * (dx * dx + dy * dy).astype(np.float64) * (1 + 1e-9) + 1.0)
+                     & (dx != 0) & (dy != 0) & (sip >= 0))
+            for k in np.unique(cid[interior[maybe]]):
+                lo, hi = np.searchsorted(cid, [k, k + 1])
+                g = pts[lo:hi]
+                total += _cleanup_count(x[g], y[g], eps2) - len(g)
     return total
