@@ -108,16 +108,17 @@ def image_histogram(pred_u8: np.ndarray, gt_fg: np.ndarray, with_blocks: bool = 
     hist = np.zeros((4, 2, 256), dtype=np.int64)
     if h * w < _CALCHIST_MAX:
         # OpenCV's masked histograms (float32 counts: exact below 2**24 pixels per block)
+        # per block: the unmasked histogram and the GT-masked one; background = all - foreground
         fg = np.ascontiguousarray(gt_fg.view(np.uint8))
-        bg = 1 - fg
         blocks = ((slice(0, cy), slice(0, cx)), (slice(0, cy), slice(cx, w)),
                   (slice(cy, h), slice(0, cx)), (slice(cy, h), slice(cx, w)))
         for i, (ys, xs) in enumerate(blocks):
             if (ys.stop - ys.start) * (xs.stop - xs.start) == 0:
                 continue
             src = pred_u8[ys, xs]
-            for gcls, mask in ((0, bg), (1, fg)):
-                hist[i, gcls] = cv2.calcHist([src], [0], mask[ys, xs], [256], [0, 256])[:, 0].astype(np.int64)
+            hist[i, 1] = cv2.calcHist([src], [0], fg[ys, xs], [256], [0, 256])[:, 0].astype(np.int64)
+            hist[i, 0] = cv2.calcHist([src], [0], None, [256], [0, 256])[:, 0].astype(np.int64)
+            hist[i, 0] -= hist[i, 1]
     else:
         key = pred_u8.astype(np.uint16)
         key |= gt_fg.view(np.uint8).astype(np.uint16) << 8
