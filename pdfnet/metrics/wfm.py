@@ -83,11 +83,9 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
     g8 = gt_fg.view(np.uint8)
     n_fg = int(np.count_nonzero(g8))
 
-    # distances of background pixels to the nearest GT pixel (0 on the GT)
-    bg8 = 1 - g8
     # FPw = sum over the background of p * B  (E = p there, MIN_E_EA = E): only pixels with p > 0 count
     sel = cv2.LUT(pred_u8, (p_lut != 0).astype(np.uint8))
-    cv2.bitwise_and(sel, bg8, dst=sel)
+    cv2.subtract(sel, g8, dst=sel)  # 0/1 values, saturating: sel & ~G
 
     # crop: GT bounding box grown by 3 (everything EA at GT pixels can see)
     x, y, bw, bh = cv2.boundingRect(g8)
@@ -101,16 +99,23 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
         ry0, ry1, rx0, rx1 = min(y0, sy), max(y1, sy + sh), min(x0, sx), max(x1, sx + sw)
     else:
         ry0, ry1, rx0, rx1 = y0, y1, x0, x1
-    dist32 = cv2.distanceTransform(np.ascontiguousarray(bg8[ry0:ry1, rx0:rx1]), cv2.DIST_L2,
-                                   cv2.DIST_MASK_PRECISE)
+    # distances of background pixels to the nearest GT pixel (0 on the GT)
+    dist32 = cv2.distanceTransform(1 - g8[ry0:ry1, rx0:rx1], cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     fpw = 0.0
     if sw:
         sub = sel[ry0:ry1, rx0:rx1]
         idx = np.flatnonzero(sub)
         d = dist32.ravel()[idx].astype(np.float64)
-        small = d < 1000
-        d[small] = np.sqrt(np.rint(d[small] * d[small]))
-        b = 2 - np.exp(_LOG_HALF_5 * d)
+        if d.size and d.max() < 1000:
+            np.multiply(d, d, out=d)
+            np.rint(d, out=d)
+            np.sqrt(d, out=d)
+        else:
+            small = d < 1000
+            d[small] = np.sqrt(np.rint(d[small] * d[small]))
+        np.multiply(d, _LOG_HALF_5, out=d)
+        np.exp(d, out=d)
+        b = np.subtract(2, d, out=d)
         pv = np.take(np.ascontiguousarray(pred_u8[ry0:ry1, rx0:rx1]).ravel(), idx)
         # sum of p * B grouped by raw value (avoids a BLAS dot, which is slow under thread contention)
         fpw = float(np.bincount(pv, weights=b, minlength=256) @ p_lut)
