@@ -89,7 +89,11 @@ def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
     del fg, code_fg
 
     stamp = np.empty(flat.size, dtype=np.int64)  # scratch for de-duplication
-    removed_prev: list[np.ndarray] = []  # removals of the last two sub-iterations
+    empty = np.zeros(0, dtype=np.int64)
+    # still-foreground neighbours (with repeats) of the previous sub-iteration's removals, as filtered then;
+    # together with those of the current removals they are the pixels whose code changed since the last
+    # sub-iteration of the same kind
+    nbrs_prev = empty
     first_eval = [False, True]
     cand = border0
     k = 0  # 0 = first sub-iteration kind, 1 = second
@@ -101,34 +105,28 @@ def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
             for o, wgt in offs:
                 cflat[rm - o] -= wgt  # pixel rm - o sees the removed pixel at offset o
             idle = 0
+            nbrs = (rm[:, None] + nb[None, :]).ravel()
+            nbrs = nbrs[flat[nbrs] != 0]
         else:
             idle += 1
             if idle >= 2:
                 break
-        removed_prev.append(rm)
-        if len(removed_prev) > 2:
-            removed_prev.pop(0)
+            nbrs = empty
         k ^= 1
         if first_eval[k]:
             # first sub-iteration of the second kind: every current border pixel, i.e. the initial border
             # pixels still set plus the foreground neighbours of what the first sub-iteration removed
             first_eval[k] = False
-            cand = np.concatenate([border0[flat[border0] != 0], (rm[:, None] + nb[None, :]).ravel()])
-            cand = cand[flat[cand] != 0]
+            cand = np.concatenate([border0[flat[border0] != 0], nbrs])
+        else:
+            # foreground neighbours of the removals of the last two sub-iterations
+            cand = np.concatenate([nbrs_prev[flat[nbrs_prev] != 0], nbrs]) if nbrs_prev.size else nbrs
+        nbrs_prev = nbrs
+        if cand.size:
+            # de-duplicate without sorting: keep the last occurrence of every index
             order = np.arange(cand.size, dtype=np.int64)
             stamp[cand] = order
             cand = cand[stamp[cand] == order]
-        else:
-            changed = np.concatenate(removed_prev)
-            if changed.size:
-                cand = (changed[:, None] + nb[None, :]).ravel()
-                cand = cand[flat[cand] != 0]
-                # de-duplicate without sorting: keep the last occurrence of every index
-                order = np.arange(cand.size, dtype=np.int64)
-                stamp[cand] = order
-                cand = cand[stamp[cand] == order]
-            else:
-                cand = changed
     return img[1:-1, 1:-1].astype(bool)
 
 
