@@ -152,6 +152,29 @@ def boundary_effort(mask: np.ndarray, cond: np.ndarray, epsilon: float = 2.0,
     return int(points), int(indep)
 
 
+def _relax_grow(seed: np.ndarray, allow: np.ndarray, relax: int) -> np.ndarray:
+    """``relax`` x (dilate with the cross, then ``& allow``) of the bool ``seed`` (``[H, W]`` each).
+
+    Works on the seed's bounding box grown by ``relax`` (clipped to the array): ``relax`` cross steps cannot
+    leave it, and OpenCV's dilation border adds nothing, so the result equals the full-array loop.
+    """
+    x, y, w, h = cv2.boundingRect(_u8(seed))
+    if w == 0:
+        return seed
+    hh, ww = seed.shape
+    y0, y1, x0, x1 = max(y - relax, 0), min(y + h + relax, hh), max(x - relax, 0), min(x + w + relax, ww)
+    sub = np.ascontiguousarray(seed[y0:y1, x0:x1])
+    al = allow[y0:y1, x0:x1]
+    for _ in range(relax):
+        sub = cv2.dilate(_u8(sub), CROSS).view(bool)
+        sub &= al
+    if (y0, y1, x0, x1) == (0, hh, 0, ww):
+        return sub
+    out = np.zeros_like(seed)
+    out[y0:y1, x0:x1] = sub
+    return out
+
+
 def hce_parts(
     gt_u8: np.ndarray,
     pred_u8: np.ndarray,
@@ -195,13 +218,9 @@ def hce_parts(
     ue = cv2.erode(np.ascontiguousarray(_u8(u)), CROSS, iterations=relax).view(bool)
     not_g = ~g
     not_p = ~p
-    fp_ = fp & ue
-    for _ in range(relax):
-        fp_ = cv2.dilate(_u8(fp_), CROSS).view(bool) & not_g
+    fp_ = _relax_grow(fp & ue, not_g, relax)
     fp_ &= fp
-    fn_ = fn & ue
-    for _ in range(relax):
-        fn_ = cv2.dilate(_u8(fn_), CROSS).view(bool) & not_p
+    fn_ = _relax_grow(fn & ue, not_p, relax)
     fn_ &= fn
     fn_ |= ske & ~tp
     fp_pts, fp_ind = boundary_effort(fp_, tp | fn_, epsilon, full)
