@@ -156,9 +156,9 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
 
     # band: background pixels within Chebyshev distance 3 of an active GT pixel (all have Dst^2 <= 18) get
     # the error of their nearest GT pixel, chosen in scipy's tie order
-    band = cv2.dilate(gc, _SQUARE7, borderType=cv2.BORDER_CONSTANT, borderValue=0) - gc
-    near = cv2.dilate(active, _SQUARE7, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    cv2.bitwise_and(band, near, dst=band)
+    # (active is inside the GT, so the dilated active set minus the GT is exactly that band)
+    band = cv2.dilate(active, _SQUARE7, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    cv2.subtract(band, gc, dst=band)  # 0/1 values, saturating: near & ~G
     pts = cv2.findNonZero(band)
     vals = None
     if pts is not None:
