@@ -181,8 +181,10 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
             todo = todo[~hit]
             if todo.size == 0:
                 break
-        sy, sx = np.divmod(src, row)
-        vals = et[sy - _PAD, sx - _PAD]  # the sources are GT pixels: E = 1 - p
+        # the sources are GT pixels, where Et = E = lut[raw value]
+        pcp = cv2.copyMakeBorder(np.ascontiguousarray(pc), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT,
+                                 value=0)
+        vals = np.take(lut, np.take(pcp.ravel(), src))
     if vals is not None:
         et[band_y, band_x] = vals
 
