@@ -175,3 +175,29 @@ def test_rdp_vectorised_equals_scalar():
 def test_rdp_matches_opencv_pre_413():
     for c in _random_curves(np.random.default_rng(6), 600):
         assert approx_poly_count(c, 2.0) == len(cv2.approxPolyDP(c[:, None, :], 2.0, False))
+
+
+@pytest.mark.parametrize("eps", [1.0, 2.0, 3.5])
+def test_rdp_vectorised_equals_scalar_per_batch(eps):
+    # small batches, so a wrong clean-up shortcut on any one curve changes a batch total
+    rng = np.random.default_rng(17)
+    for _ in range(60):
+        curves = _random_curves(rng, int(rng.integers(1, 8)))
+        x = np.concatenate([c[:, 0] for c in curves]).astype(np.int64)
+        y = np.concatenate([c[:, 1] for c in curves]).astype(np.int64)
+        b = np.concatenate([[0], np.cumsum([len(c) for c in curves])]).astype(np.int64)
+        assert approx_poly_count_many(x, y, b, eps) == sum(approx_poly_count(c, eps) for c in curves)
+
+
+def test_hce_relax_growth_on_seed_box_equals_full_loop():
+    from pdfnet.metrics.hce import CROSS, _relax_grow
+
+    rng = np.random.default_rng(23)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(3, 60, 2))
+        seed = rng.random((h, w)) < rng.uniform(0.0, 0.05)
+        allow = rng.random((h, w)) < rng.uniform(0.3, 0.9)
+        full = seed.copy()
+        for _ in range(5):
+            full = cv2.dilate(full.view(np.uint8), CROSS).view(bool) & allow
+        np.testing.assert_array_equal(_relax_grow(seed.copy(), allow, 5), full)
