@@ -112,27 +112,34 @@ def _settings(args: argparse.Namespace, **extra) -> dict:
     return {**keep, **extra}
 
 
-def _run_model(args: argparse.Namespace) -> int:
+def _time_cases(args: argparse.Namespace, workload: str, device, build: Callable[[], list],
+                **settings) -> int:
+    """Build the cases (a ``ValueError`` there is a user error), time them, print/write the report."""
     from pdfnet.bench.harness import run_cases
+
+    try:
+        cases = build()
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    rep = run_cases(workload, cases, device, warmup=args.warmup, iters=args.iters,
+                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
+                    settings=_settings(args, **settings), log=_log(args))
+    return _finish(args, rep)
+
+
+def _run_model(args: argparse.Namespace) -> int:
     from pdfnet.bench.workloads import model_cases
 
     _check_counts(args)
     device = resolve_device(args.device)
     cfg = _model_config(args)
     cand, base = _inference_options(args, device)
-    try:
-        cases = model_cases(cfg, device, batch_size=args.batch_size, candidate=cand, baseline=base,
-                            baseline_batch_size=args.baseline_batch_size)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    rep = run_cases("model", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
-                    settings=_settings(args, model=vars(cfg)), log=_log(args))
-    return _finish(args, rep)
+    return _time_cases(args, "model", device, lambda: model_cases(
+        cfg, device, batch_size=args.batch_size, candidate=cand, baseline=base,
+        baseline_batch_size=args.baseline_batch_size), model=vars(cfg))
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from pdfnet.bench.harness import run_cases
     from pdfnet.bench.workloads import TrainOptions, train_cases
 
     _check_counts(args)
@@ -150,37 +157,26 @@ def _run_train(args: argparse.Namespace) -> int:
     # label it as what it is.
     base_dtype = "fp32" if (args.baseline == "fp16" and device.type != "cuda") else args.baseline
     base = None if args.baseline == "none" else TrainOptions(dtype=base_dtype)
-    try:
-        cases = train_cases(cfg, device, batch_size=args.batch_size, candidate=cand, baseline=base,
-                            baseline_batch_size=args.baseline_batch_size,
-                            optim_cfg=config_from_args(args).optim)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    rep = run_cases("train", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
-                    settings=_settings(args, model=vars(cfg)), log=_log(args))
-    return _finish(args, rep)
+    return _time_cases(args, "train", device, lambda: train_cases(
+        cfg, device, batch_size=args.batch_size, candidate=cand, baseline=base,
+        baseline_batch_size=args.baseline_batch_size, optim_cfg=config_from_args(args).optim),
+        model=vars(cfg))
 
 
 def _run_depth(args: argparse.Namespace) -> int:
-    from pdfnet.bench.harness import run_cases
     from pdfnet.bench.workloads import depth_cases
 
     _check_counts(args)
     device = resolve_device(args.device)
     if device.type != "cuda" and "fp16" in (args.dtype, args.baseline):
         raise UserError("fp16 needs CUDA; on CPU use --dtype bf16 or fp32")
-    cases = depth_cases(args.depth_model, device, batch_size=args.batch_size, dtype=args.dtype,
-                        baseline_dtype=None if args.baseline == "none" else args.baseline,
-                        image_hw=(args.image_size, args.image_size), input_size=args.input_size)
-    rep = run_cases("depth", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
-                    settings=_settings(args), log=_log(args))
-    return _finish(args, rep)
+    return _time_cases(args, "depth", device, lambda: depth_cases(
+        args.depth_model, device, batch_size=args.batch_size, dtype=args.dtype,
+        baseline_dtype=None if args.baseline == "none" else args.baseline,
+        image_hw=(args.image_size, args.image_size), input_size=args.input_size))
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from pdfnet.bench.harness import run_cases
     from pdfnet.bench.workloads import predict_cases
 
     _check_counts(args)
@@ -190,18 +186,11 @@ def _run_predict(args: argparse.Namespace) -> int:
     depth_dtype = args.depth_dtype or args.dtype
     if device.type != "cuda" and "fp16" in (depth_dtype, args.baseline_depth_dtype):
         raise UserError("fp16 needs CUDA; on CPU use bf16 or fp32 for the depth model")
-    try:
-        cases = predict_cases(cfg, args.depth_model, device, batch_size=args.batch_size, candidate=cand,
-                              depth_dtype=depth_dtype, baseline=base,
-                              baseline_depth_dtype=args.baseline_depth_dtype,
-                              image_hw=(args.image_size, args.image_size),
-                              depth_input_size=args.depth_input_size)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    rep = run_cases("predict", cases, device, warmup=args.warmup, iters=args.iters,
-                    count_flops_=not args.no_flops, interleave=_interleave(args, device),
-                    settings=_settings(args, model=vars(cfg)), log=_log(args))
-    return _finish(args, rep)
+    return _time_cases(args, "predict", device, lambda: predict_cases(
+        cfg, args.depth_model, device, batch_size=args.batch_size, candidate=cand,
+        depth_dtype=depth_dtype, baseline=base, baseline_depth_dtype=args.baseline_depth_dtype,
+        image_hw=(args.image_size, args.image_size), depth_input_size=args.depth_input_size),
+        model=vars(cfg))
 
 
 _DEPTH_HELP = ("depth model: small/base/large/large_1024, a hub id or local dir (real weights), or "
