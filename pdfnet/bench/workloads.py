@@ -85,6 +85,17 @@ def model_flops(model: nn.Module, inputs: Callable[[torch.device], tuple], fn: C
 
 
 # ----------------------------------------------------------------------------------------- model
+def _baseline_then_candidate(case: Callable[..., BenchCase], candidate: Any, baseline: Any | None,
+                             batch_size: int, baseline_batch_size: int | None) -> list[BenchCase]:
+    """``[baseline case (optional), candidate case]``; ``case(name, options, batch)`` builds one."""
+    cases = []
+    if baseline is not None:
+        bb = baseline_batch_size or batch_size
+        cases.append(case(f"baseline:{baseline.label()}:B{bb}", baseline, bb))
+    cases.append(case(f"{candidate.label()}:B{batch_size}", candidate, batch_size))
+    return cases
+
+
 def model_cases(
     cfg: ModelConfig,
     device: torch.device,
@@ -124,12 +135,7 @@ def model_cases(
         return BenchCase(name, setup, b, options={**opts.to_dict(), "batch_size": b, "size": size},
                          flops_fn=flops_for(b), flops_key=f"model-B{b}-S{size}")
 
-    cases = []
-    if baseline is not None:
-        bb = baseline_batch_size or batch_size
-        cases.append(case(f"baseline:{baseline.label()}:B{bb}", baseline, bb))
-    cases.append(case(f"{candidate.label()}:B{batch_size}", candidate, batch_size))
-    return cases
+    return _baseline_then_candidate(case, candidate, baseline, batch_size, baseline_batch_size)
 
 
 
@@ -244,12 +250,7 @@ def train_cases(
                          options={**asdict(opts), "batch_size": b, "size": size},
                          flops_fn=flops_for(b), flops_key=f"train-B{b}-S{size}")
 
-    cases = []
-    if baseline is not None:
-        bb = baseline_batch_size or batch_size
-        cases.append(case(f"baseline:{baseline.label()}:B{bb}", baseline, bb))
-    cases.append(case(f"{candidate.label()}:B{batch_size}", candidate, batch_size))
-    return cases
+    return _baseline_then_candidate(case, candidate, baseline, batch_size, baseline_batch_size)
 
 
 # ----------------------------------------------------------------------------------------- depth
