@@ -12,6 +12,8 @@ PySOD computes, on the full image, an exact EDT with nearest-foreground indices 
 * ``MIN_E_EA = min(EA, E)`` is summed over GT pixels only, and a GT pixel with ``p = 1`` has ``E = 0`` and
   contributes 0, so ``EA`` is only evaluated at "active" GT pixels (``p < 1``): by ``cv2.sepFilter2D`` in
   float64 on the GT bounding box grown by 3 (``K = k k^T``), or by 49 gathers when there are few of them.
+* ``E`` on the GT is affine in the raw value, ``alpha * (c - v)``, so ``Et`` and ``EA`` are computed on the
+  uint8 map ``c - v`` (cheaper than float64 maps) and scaled once; this moves wF by < 1e-14.
 * ``Et`` is only read within Chebyshev distance 3 of active GT pixels, where background pixels have
   ``Dst**2 <= 18``. Their nearest GT pixel is found by scanning the few offsets with exactly that squared
   distance in scipy's tie order: among equidistant GT pixels the one with the **smallest column, then the
@@ -137,22 +139,35 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
     return float((1 + 1) * r * prec / (r + 1 * prec + EPS))
 
 
+def _error_scale(p_lut: np.ndarray) -> tuple[int, float]:
+    """``(c, alpha)`` with ``1 - p_lut[v] == alpha * (c - v)`` up to float64 rounding (< 1e-14).
+
+    The normalised map is affine in the raw value: ``c`` is the value mapped to 1 (the maximum of a min-max
+    normalised map, 255 for a constant map, which is only divided by 255) and ``alpha = 1 / (c - v0)`` with
+    ``v0`` the value mapped to 0.
+    """
+    c = int(np.flatnonzero(p_lut == 1.0)[0])
+    v0 = int(np.flatnonzero(p_lut == 0.0)[0])
+    return c, 1.0 / (c - v0)
+
+
 def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: int, dc: np.ndarray,
                 p_lut: np.ndarray) -> float:
-    """Sum over active GT pixels of ``MIN_E_EA = min(EA, E)`` on the crop (``[h, w]`` arrays)."""
-    # Et = E = 1 - p on the GT and 0 elsewhere, in one LUT pass: non-GT pixels get a raw value whose LUT
-    # entry is 0 -- the maximum of a min-max normalised map (p exactly 1), or, for a constant map (the only
-    # case without such an entry), any value other than the constant
-    lut = 1 - p_lut
-    zeros = np.flatnonzero(lut == 0)
-    if zeros.size:
-        zero_v = int(zeros[0])
-    else:
-        zero_v = (int(pc.flat[0]) + 1) % 256
-        lut[zero_v] = 0.0
-    masked = np.full(pc.shape, zero_v, dtype=np.uint8)
-    cv2.copyTo(pc, gc, masked)
-    et = cv2.LUT(masked, lut)
+    """Sum over active GT pixels of ``MIN_E_EA = min(EA, E)`` on the crop (``[h, w]`` arrays).
+
+    Works on the uint8 map ``w = c - v`` (``E = Et = alpha * w``, see :func:`_error_scale`): ``w`` is the
+    raw error on GT pixels, the error of the nearest GT pixel on the band that ``EA`` reads, 0 elsewhere, in a
+    frame padded by ``_PAD`` zeros (band candidates reach 4 px beyond the crop, the 7x7 window 3 px). ``EA``
+    of the integer map is the float64 correlation with the Gaussian; the sum is scaled by ``alpha`` at the
+    end.
+    """
+    c, alpha = _error_scale(p_lut)
+    w_lut = np.clip(c - np.arange(256), 0, 255).astype(np.uint8)
+    wc = cv2.LUT(pc, w_lut)
+    cv2.multiply(wc, gc, dst=wc)  # 0 off the GT
+    wp = cv2.copyMakeBorder(wc, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=0)
+    wpf = wp.ravel()
+    row = wp.shape[1]
 
     # band: background pixels within Chebyshev distance 3 of an active GT pixel (all have Dst^2 <= 18) get
     # the error of their nearest GT pixel, chosen in scipy's tie order
@@ -160,19 +175,16 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
     band = cv2.dilate(active, _SQUARE7, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     cv2.subtract(band, gc, dst=band)  # 0/1 values, saturating: near & ~G
     pts = cv2.findNonZero(band)
-    vals = None
     if pts is not None:
-        band_x = pts[:, 0, 0].astype(np.int64)
-        band_y = pts[:, 0, 1].astype(np.int64)
+        band_x = pts[:, 0, 0].astype(np.intp)
+        band_y = pts[:, 0, 1].astype(np.intp)
         dd = dc[band_y, band_x].astype(np.float64)
-        d2 = np.rint(dd * dd).astype(np.int64)
-        gp = cv2.copyMakeBorder(gc, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=0)
-        gpf = gp.ravel()
-        row = gp.shape[1]
+        d2 = np.rint(dd * dd).astype(np.intp)
+        gpf = cv2.copyMakeBorder(gc, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=0).ravel()
         lin = (band_y + _PAD) * row + (band_x + _PAD)
         # candidate offsets of every band pixel, in tie order, as flat offsets: table[d2, rank]
         table = _RANK_DY * row + _RANK_DX
-        src = np.empty(lin.size, dtype=np.int64)
+        src = np.empty(lin.size, dtype=np.intp)
         todo = np.arange(lin.size)
         for rank in range(table.shape[1]):
             cand = lin[todo] + table[d2[todo], rank]
@@ -181,32 +193,19 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
             todo = todo[~hit]
             if todo.size == 0:
                 break
-        # the sources are GT pixels, where Et = E = lut[raw value]
-        pcp = cv2.copyMakeBorder(np.ascontiguousarray(pc), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT,
-                                 value=0)
-        vals = np.take(lut, np.take(pcp.ravel(), src))
-    if vals is not None:
-        et[band_y, band_x] = vals
+        wpf[lin] = wpf[src]  # the sources are GT pixels (never band pixels)
 
-    if n_active * 49 < GATHER_FACTOR * et.size:
+    if n_active * 49 < GATHER_FACTOR * active.size:
         # few active pixels: the 49-tap correlation by gathers at those pixels only
         pa = cv2.findNonZero(active)
-        ay = pa[:, 0, 1].astype(np.int64)
-        ax = pa[:, 0, 0].astype(np.int64)
-        hh, ww = et.shape
-        if ay.min() >= 3 and ax.min() >= 3 and ay.max() < hh - 3 and ax.max() < ww - 3:
-            m, ep = 0, et  # every 7x7 window lies inside the crop: no padding copy needed
-        else:
-            m, ep = 3, cv2.copyMakeBorder(et, 3, 3, 3, 3, cv2.BORDER_CONSTANT, value=0)
-        row = ep.shape[1]
-        lin = (ay + m) * row + (ax + m)
-        epf = ep.ravel()
-        ea = np.zeros(lin.size, dtype=np.float64)
+        alin = (pa[:, 0, 1].astype(np.intp) + _PAD) * row + (pa[:, 0, 0].astype(np.intp) + _PAD)
+        ea = np.zeros(alin.size, dtype=np.float64)
         for dy in range(-3, 4):
             for dx in range(-3, 4):
-                ea += _K2[dy + 3, dx + 3] * epf[lin + (dy * row + dx)]
-        e = epf[lin]
-        return float(np.minimum(ea, e).sum())
-    ea = cv2.sepFilter2D(et, cv2.CV_64F, _K1, _K1, borderType=cv2.BORDER_CONSTANT)
-    cv2.min(ea, et, dst=ea)  # MIN_E_EA, read on active GT pixels only (B = 1 there)
-    return float(np.sum(ea, where=active.view(bool)))
+                ea += _K2[dy + 3, dx + 3] * wpf[alin + (dy * row + dx)]
+        return alpha * float(np.minimum(ea, wpf[alin]).sum())
+    # the crop view of the padded map: OpenCV sees it as a whole image, zero beyond it (as the padding)
+    wv = wp[_PAD:-_PAD, _PAD:-_PAD]
+    ea = cv2.sepFilter2D(wv, cv2.CV_64F, _K1, _K1, borderType=cv2.BORDER_CONSTANT)
+    np.minimum(ea, wv, out=ea)  # MIN_E_EA / alpha, read on active GT pixels only (B = 1 there)
+    return alpha * float(np.sum(ea, where=active.view(bool)))
