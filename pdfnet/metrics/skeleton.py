@@ -54,6 +54,9 @@ _NEIGHBOURS = (
 )
 
 
+#: code weight under which each neighbour (same order) sees the centre pixel: the opposite direction's weight
+_OPPOSITE = np.array([_NEIGHBOURS[(i + 4) % 8][2] for i in range(8)], dtype=np.uint8)
+
 #: 3x3 correlation kernel giving every pixel its neighbourhood code (centre 0)
 _CODE_KERNEL = np.zeros((3, 3), dtype=np.float32)
 for _dy, _dx, _w in _NEIGHBOURS:
@@ -81,16 +84,15 @@ def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
     img = np.zeros((h + 2, row), dtype=np.uint8)
     img[1:-1, 1:-1] = mask
     flat = img.ravel()
+    nb = np.array([dy * row + dx for dy, dx, _ in _NEIGHBOURS], dtype=np.intp)
     # neighbourhood code of every foreground pixel (only those are ever evaluated), kept up to date as
-    # pixels are removed
-    offs = [(dy * row + dx, np.uint8(wgt)) for dy, dx, wgt in _NEIGHBOURS]
-    nb = np.array([o for o, _ in offs], dtype=np.int64)
+    # pixels are removed: the neighbour at offset nb[i] of a removed pixel loses weight _OPPOSITE[i]
     # (one exact 3x3 integer correlation over the padded crop; codes at background pixels are never read)
     cflat = cv2.filter2D(img, cv2.CV_8U, _CODE_KERNEL, borderType=cv2.BORDER_CONSTANT).ravel()
     border0 = np.flatnonzero((cflat != 255) & (flat != 0))
 
-    stamp = np.empty(flat.size, dtype=np.int64)  # scratch for de-duplication
-    empty = np.zeros(0, dtype=np.int64)
+    stamp = np.empty(flat.size, dtype=np.intp)  # scratch for de-duplication
+    empty = np.zeros(0, dtype=np.intp)
     # still-foreground neighbours (with repeats) of the previous sub-iteration's removals, as filtered then;
     # together with those of the current removals they are the pixels whose code changed since the last
     # sub-iteration of the same kind
@@ -103,10 +105,9 @@ def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
         rm = cand[_REMOVE[k][cflat[cand]]] if cand.size else cand
         if rm.size:
             flat[rm] = 0
-            for o, wgt in offs:
-                cflat[rm - o] -= wgt  # pixel rm - o sees the removed pixel at offset o
             idle = 0
             nbrs = (rm[:, None] + nb[None, :]).ravel()
+            np.subtract.at(cflat, nbrs, np.broadcast_to(_OPPOSITE, (rm.size, 8)).ravel())
             nbrs = nbrs[flat[nbrs] != 0]
         else:
             idle += 1
@@ -125,7 +126,7 @@ def _skeletonize_crop(mask: np.ndarray) -> np.ndarray:
         nbrs_prev = nbrs
         if cand.size:
             # de-duplicate without sorting: keep the last occurrence of every index
-            order = np.arange(cand.size, dtype=np.int64)
+            order = np.arange(cand.size, dtype=np.intp)
             stamp[cand] = order
             cand = cand[stamp[cand] == order]
     return img[1:-1, 1:-1].astype(bool)
