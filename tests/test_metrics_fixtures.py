@@ -128,3 +128,15 @@ def test_wf_both_correlation_paths_match(reference, monkeypatch, factor):
         ref = case["metrics"]["wfm"]
         rec = evaluate_pair(pred, gt, metrics=("wF",))
         assert abs(rec["wF"] - ref) <= TOL, (name, factor)
+
+
+def test_reference_port_of_official_hce_reproduces_the_fixture_hce(reference):
+    # the benchmark's baseline (pdfnet.metrics.reference) must be the official protocol, value for value
+    pytest.importorskip("skimage")
+    from pdfnet.metrics.reference import official_hce
+
+    _, cases = reference
+    for name, (pred, gt, case) in cases.items():
+        parts = case["metrics"]["hce_parts"]
+        want = (parts["fp_points"], parts["fp_indep"], parts["fn_points"], parts["fn_indep"])
+        assert official_hce(gt, pred) == want, name
