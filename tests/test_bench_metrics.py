@@ -19,6 +19,7 @@ def test_bench_metrics_tiny_synthetic(tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "baseline" in text and "speed-up cold" in text and "speed-up cached" in text
+    assert "pdfnet eval (one process)" in text  # 3 images: eval's automatic choice is no worker pool
     res = json.loads(out.read_text())
     assert res["n_images"] == 3
     v = res["values"]
@@ -27,6 +28,9 @@ def test_bench_metrics_tiny_synthetic(tmp_path, capsys):
     assert v["per_image_curve_max_abs_diff"] <= 1e-12
     for k in ("baseline", "ours_cold", "ours_cached", "baseline_cached"):
         assert res[k]["wall_s"] > 0
+    ev = res["eval"]
+    assert ev["workers"] == 1 and ev["cold_wall_s"] > 0 and ev["cached_wall_s"] > 0
+    assert all(d is not None and d <= 1e-9 for d in ev["max_abs_diff"].values())
     assert len(list((tmp_path / "syn" / "gt").glob("*.png"))) == 3
 
 

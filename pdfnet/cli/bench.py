@@ -29,8 +29,9 @@ def _register_metrics(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser(
         "metrics", help="DIS metrics: ours vs PySODMetrics + official HCE (same values, timings, ratios)",
         description="Time the full DIS protocol (read + F/E/MAE/S/wF + HCE) against PySODMetrics 1.6.2 + the "
-                    "official IS-Net HCE, interleaved per image; cold (empty skeleton cache) and cached. "
-                    "Needs the dev extras (pysodmetrics, scikit-image).",
+                    "official IS-Net HCE in one process: what `pdfnet eval` runs (with its worker "
+                    "processes), and per image in one process interleaved with the baseline; cold (empty "
+                    "skeleton cache) and cached. Needs the dev extras (pysodmetrics, scikit-image).",
     )
     p.add_argument("--pred-dir", metavar="DIR", help="predictions (at GT size); with --gt-dir")
     p.add_argument("--gt-dir", metavar="DIR", help="GT masks")
@@ -41,7 +42,7 @@ def _register_metrics(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="synthetic data seed")
     p.add_argument("--keep", metavar="DIR", help="write the synthetic set here and keep it")
     p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="also time evaluate_folders with N worker processes (0 = skip)")
+                   help="worker processes of the timed `pdfnet eval` run (0 = automatic, as eval; 1 = none)")
     p.add_argument("--no-baseline-cached", action="store_true",
                    help="skip the baseline run with precomputed skeletons")
     p.add_argument("--json", metavar="OUT", help="write the full result JSON")
@@ -64,6 +65,8 @@ def _run_metrics(args: argparse.Namespace) -> int:
         raise UserError("give both --pred-dir and --gt-dir, or neither (synthetic data)")
     if args.synthetic < 1:
         raise UserError("--synthetic must be >= 1")
+    if args.workers < 0:
+        raise UserError("--workers must be >= 0")
     pred_dir, gt_dir, tmp = bench_inputs(args.pred_dir, args.gt_dir, args.synthetic, args.size, args.seed,
                                          args.keep)
     try:
