@@ -182,17 +182,20 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
         d2 = np.rint(dd * dd).astype(np.intp)
         gpf = cv2.copyMakeBorder(gc, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=0).ravel()
         lin = (band_y + _PAD) * row + (band_x + _PAD)
-        # candidate offsets of every band pixel, in tie order, as flat offsets: table[d2, rank]
+        # candidate offsets of every band pixel, in tie order, as flat offsets: table[d2, rank]; rank by rank,
+        # the pixels whose candidate is a GT pixel are done, the others (cur, cur_d2 at positions pos) go on
         table = _RANK_DY * row + _RANK_DX
         src = np.empty(lin.size, dtype=np.intp)
-        todo = np.arange(lin.size)
+        cur, cur_d2, pos = lin, d2, None
         for rank in range(table.shape[1]):
-            cand = lin[todo] + table[d2[todo], rank]
-            hit = gpf[cand] != 0
-            src[todo[hit]] = cand[hit]
-            todo = todo[~hit]
-            if todo.size == 0:
+            cand = cur + np.ascontiguousarray(table[:, rank])[cur_d2]
+            hit = gpf[cand].view(bool)
+            src[hit if pos is None else pos[hit]] = cand[hit]
+            miss = np.flatnonzero(~hit)
+            if miss.size == 0:
                 break
+            pos = miss if pos is None else pos[miss]
+            cur, cur_d2 = cur[miss], cur_d2[miss]
         wpf[lin] = wpf[src]  # the sources are GT pixels (never band pixels)
 
     if n_active * 49 < GATHER_FACTOR * active.size:
