@@ -43,6 +43,8 @@ def _register_metrics(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", metavar="DIR", help="write the synthetic set here and keep it")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="worker processes of the timed `pdfnet eval` run (0 = automatic, as eval; 1 = none)")
+    p.add_argument("--repeat", type=int, default=3, metavar="N",
+                   help="rounds; every time reported is the best of N (default 3)")
     p.add_argument("--no-baseline-cached", action="store_true",
                    help="skip the baseline run with precomputed skeletons")
     p.add_argument("--json", metavar="OUT", help="write the full result JSON")
@@ -67,11 +69,13 @@ def _run_metrics(args: argparse.Namespace) -> int:
         raise UserError("--synthetic must be >= 1")
     if args.workers < 0:
         raise UserError("--workers must be >= 0")
+    if args.repeat < 1:
+        raise UserError("--repeat must be >= 1")
     pred_dir, gt_dir, tmp = bench_inputs(args.pred_dir, args.gt_dir, args.synthetic, args.size, args.seed,
                                          args.keep)
     try:
         res = run_benchmark(pred_dir, gt_dir, baseline_cached=not args.no_baseline_cached,
-                            workers=args.workers, progress=not args.quiet)
+                            workers=args.workers, progress=not args.quiet, repeat=args.repeat)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
