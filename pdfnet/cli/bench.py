@@ -42,7 +42,8 @@ def _register_metrics(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="synthetic data seed")
     p.add_argument("--keep", metavar="DIR", help="write the synthetic set here and keep it")
     p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="worker processes of the timed `pdfnet eval` run (0 = automatic, as eval; 1 = none)")
+                   help="processes of the timed `pdfnet eval` run, the caller included (0 = automatic, as "
+                        "eval)")
     p.add_argument("--repeat", type=int, default=3, metavar="N",
                    help="rounds; every time reported is the best of N (default 3)")
     p.add_argument("--no-baseline-cached", action="store_true",

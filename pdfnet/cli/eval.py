@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--gt-dir", metavar="DIR", help="folder of GT masks (foreground > 128)")
     g.add_argument("--json", metavar="OUT", help="write the result JSON (dataset, per_image, curves, state)")
     g.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="worker processes (0 = auto: 1 below 16 images, else up to the CPU count)")
+                   help="processes in all, this one included (0 = auto: 1 below 16 images, else the CPU "
+                        "count up to 8)")
     g.add_argument("--ske-cache", metavar="DIR", default=os.environ.get("PDFNET_SKE_CACHE"),
                    help="cache GT skeletons for HCE here (content-keyed, safe to share between runs; "
                         "default: $PDFNET_SKE_CACHE if set)")
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_summary(doc: dict) -> None:
     ds = doc["dataset"]
     meta = doc["meta"]
-    print(f"{ds['n_images']} images, {meta['time_s']:.1f} s, {meta['workers']} worker(s)")
+    print(f"{ds['n_images']} images, {meta['time_s']:.1f} s, {meta['workers']} process(es)")
     for k in _SHOW:
         if k in ds:
             v = ds[k]

@@ -18,8 +18,8 @@ Ratios are baseline / ours in wall time (``time.perf_counter``) and process CPU 
 every aggregate's max abs difference and the number of images whose HCE parts agree exactly.
 
 Then what ``pdfnet eval --pred-dir --gt-dir`` runs is timed as a whole (``eval``):
-:func:`~pdfnet.metrics.folders.evaluate_folders` with its worker processes (``workers``; 0 = the CLI's
-automatic choice), once with an empty skeleton cache (``cold``) and once with the cache that run filled
+:func:`~pdfnet.metrics.folders.evaluate_folders` with its processes (``workers``, the caller included; 0 = the
+CLI's automatic choice), once with an empty skeleton cache (``cold``) and once with the cache that run filled
 (``cached``), against the baseline's wall time; its aggregates are checked against the baseline's too. The
 worker pool's machinery (a forkserver that imports the metrics once, ~0.2 s) is started before the rounds and
 reported as ``pool_startup_s``: a once-per-process cost like the interpreter start and the imports, which
@@ -201,7 +201,7 @@ def run_benchmark(
 ) -> dict:
     """Time baseline vs ours on a prediction/GT folder pair (see the module docstring); JSON-able result.
 
-    ``workers``: worker processes of the timed ``pdfnet eval`` run (0 = automatic, as the CLI; 1 = none).
+    ``workers``: processes of the timed ``pdfnet eval`` run, the caller included (0 = automatic, as the CLI).
     ``repeat`` rounds are run (each: the interleaved per-image pass, then the eval runs); every timing
     reported is its minimum over the rounds (the least disturbed one, on a shared machine), ratios are taken
     between those minima, and ``rounds`` keeps the raw numbers. Values are checked in the first round.
@@ -251,8 +251,8 @@ def _pool_startup(n_workers: int) -> float:
     from pdfnet.utils.parallel import process_pool
 
     t0 = time.perf_counter()
-    with process_pool(n_workers, preload=["pdfnet.metrics.folders"]) as ex:
-        list(ex.map(abs, range(n_workers)))
+    with process_pool(n_workers - 1, preload=["pdfnet.metrics.folders"]) as ex:
+        list(ex.map(abs, range(n_workers - 1)))
     return time.perf_counter() - t0
 
 
@@ -355,8 +355,8 @@ def format_summary(res: dict) -> str:
     if e["workers"] == 1:
         who = "one process"
     else:
-        who = (f"{e['workers']} worker processes + the caller; their pool's start-up, "
-               f"{e['pool_startup_s']:.2f} s once per process, not included")
+        who = (f"{e['workers']} processes: the caller + {e['workers'] - 1} worker(s), whose pool's start-up, "
+               f"{e['pool_startup_s']:.2f} s once per process, is not included")
     lines += [
         f"pdfnet eval ({who}): cold {e['cold_wall_s']:.2f} s wall, cached skeletons "
         f"{e['cached_wall_s']:.2f} s wall",

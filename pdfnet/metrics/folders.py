@@ -6,10 +6,12 @@ one side, is a :class:`~pdfnet.errors.UserError` naming the files. Images are de
 size with ``cv2.resize(pred, (W, H), interpolation=INTER_LINEAR)`` on the uint8 map (BiRefNet's rule); the
 affected names are listed in ``meta.resized`` of the result. Write predictions at GT size to avoid this.
 
-Work is split over worker processes (``workers > 1``); the records are added in sorted-name order, so the
-result does not depend on the number of workers. GT skeletons for HCE can be cached on disk
-(:class:`~pdfnet.metrics.skeleton.SkeletonCache`): keyed by the hash of the GT file's bytes, an entry holds
-the binarised GT and its skeleton, so a cached run neither decodes the GT images nor skeletonises them.
+Work is split over ``workers`` processes in all: the calling one and ``workers - 1`` pool workers (the caller
+scores images from the front while the pool starts and takes them from the back); the records are added in
+sorted-name order, so the result does not depend on the number of workers. GT skeletons for HCE can be
+cached on disk (:class:`~pdfnet.metrics.skeleton.SkeletonCache`): keyed by the hash of the GT file's bytes, an
+entry holds the binarised GT and its skeleton, so a cached run neither decodes the GT images nor skeletonises
+them.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def _score_one(task: tuple[str, str, str, tuple[str, ...], str | None]) -> tuple
 
 
 def default_workers(n_images: int) -> int:
-    """Worker processes for ``workers=0`` (auto): 1 for small sets, else the CPU count (at most 8)."""
+    """Processes (the caller included) for ``workers=0``: 1 for small sets, else the CPU count (<= 8)."""
     if n_images < 16:
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
@@ -162,10 +164,10 @@ def evaluate_folders(
 ) -> dict:
     """Score every prediction in ``pred_dir`` against ``gt_dir``; returns the eval JSON document (a dict).
 
-    Keys: ``schema``, ``dataset`` (aggregates + ``n_images``, ``S_undefined``), ``per_image`` (stem →
-    scalars),
-    ``curves`` (dataset-mean curves, ``[256]`` lists), ``state`` (:meth:`DISMetrics.state_dict` without
-    per-image records: sums that let splits be pooled exactly), ``meta``.
+    ``workers``: processes in all, this one included (0 = :func:`default_workers`). Keys: ``schema``,
+    ``dataset`` (aggregates + ``n_images``, ``S_undefined``), ``per_image`` (stem → scalars), ``curves``
+    (dataset-mean curves, ``[256]`` lists), ``state`` (:meth:`DISMetrics.state_dict` without per-image
+    records: sums that let splits be pooled exactly), ``meta``.
     """
     from tqdm import tqdm
 
@@ -187,7 +189,7 @@ def evaluate_folders(
                 bar.update(1)
         else:
             # the pool boots (~0.2 s) while this process already scores images from the front
-            with process_pool(n_workers, preload=["pdfnet.metrics.folders"]) as ex:
+            with process_pool(n_workers - 1, preload=["pdfnet.metrics.folders"]) as ex:
                 for stem, rec, rs in map_shared(_score_one, tasks, ex):
                     acc.add_record(rec, stem)
                     resized += [stem] if rs else []
