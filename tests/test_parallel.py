@@ -77,6 +77,13 @@ def test_early_close_cancels_the_rest():
     assert len(ran) < 200  # the pool booted after the close: the queued items were cancelled
 
 
+def test_a_pool_that_cannot_take_work_is_an_error():
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        list(map_shared(_work, list(range(5)), pool))
+
+
 def test_empty_input():
     with ThreadPoolExecutor(1) as pool:
         assert list(map_shared(_work, [], pool)) == []

@@ -355,7 +355,9 @@ def format_summary(res: dict) -> str:
     if e["workers"] == 1:
         who = "one process"
     else:
-        who = (f"{e['workers']} processes: the caller + {e['workers'] - 1} worker(s), whose pool's start-up, "
+        n_pool = e["workers"] - 1
+        pool = f"{n_pool} worker{'s' if n_pool > 1 else ''}"
+        who = (f"{e['workers']} processes: the caller + {pool}; the pool's start-up, "
                f"{e['pool_startup_s']:.2f} s once per process, is not included")
     lines += [
         f"pdfnet eval ({who}): cold {e['cold_wall_s']:.2f} s wall, cached skeletons "

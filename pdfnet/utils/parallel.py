@@ -39,7 +39,6 @@ def process_pool(workers: int, preload: Sequence[str] = (),
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context(preload), initializer=initializer)
 
 
-
 def map_shared(fn: Callable[[T], R], items: Sequence[T], pool: Executor) -> Iterator[R]:
     """``fn`` over ``items``, results in order; the pool works from the back, this process from the front.
 
@@ -65,7 +64,7 @@ def map_shared(fn: Callable[[T], R], items: Sequence[T], pool: Executor) -> Iter
                 state["back"] = j
             try:
                 fut = pool.submit(fn, items[j])
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
+            except BaseException as e:  # handed to the caller, who raises it
                 with cond:
                     state["error"] = e
                     cond.notify_all()
