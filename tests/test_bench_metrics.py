@@ -37,3 +37,18 @@ def test_bench_metrics_tiny_synthetic(tmp_path, capsys):
 def test_bench_without_target_prints_help(capsys):
     assert main(["bench"]) == 2
     assert "metrics" in capsys.readouterr().out
+
+
+def test_bench_metrics_times_eval_with_a_worker_pool(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "metrics", "--synthetic", "3", "--size", "48x64", "--workers", "2", "--repeat", "2",
+               "--no-baseline-cached", "--json", str(out), "--quiet"])
+    assert rc == 0
+    assert "the caller + 1 worker;" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    ev = res["eval"]
+    assert ev["workers"] == 2 and ev["pool_startup_s"] > 0
+    assert all(d is not None and d <= 1e-9 for d in ev["max_abs_diff"].values())
+    assert res["repeat"] == 2 and len(res["rounds"]) == 2 and "baseline_cached" not in res
+    # every reported time is the best of the rounds
+    assert res["baseline"]["wall_s"] == pytest.approx(min(r["baseline"] for r in res["rounds"]), abs=1e-3)
