@@ -182,3 +182,13 @@ def test_gt_file_cache_skips_decoding_and_matches(tmp_path):
     m3, _ = SkeletonCache(tmp_path / "c").get_file(tmp_path / "g.png", decode)
     assert len(calls) == 2
     np.testing.assert_array_equal(m3, m1)
+
+
+def test_weighted_fmeasure_rejects_a_lut_that_is_not_a_normalisation():
+    from pdfnet.metrics import weighted_fmeasure
+
+    gt = np.zeros((8, 8), dtype=bool)
+    gt[2:5, 2:5] = True
+    pred = (gt * 200).astype(np.uint8)
+    with pytest.raises(ValueError, match="normalisation_luts"):
+        weighted_fmeasure(pred, gt, np.linspace(0.1, 0.9, 256))

@@ -146,8 +146,10 @@ def _error_scale(p_lut: np.ndarray) -> tuple[int, float]:
     normalised map, 255 for a constant map, which is only divided by 255) and ``alpha = 1 / (c - v0)`` with
     ``v0`` the value mapped to 0.
     """
-    c = int(np.flatnonzero(p_lut == 1.0)[0])
-    v0 = int(np.flatnonzero(p_lut == 0.0)[0])
+    ones, zeros = np.flatnonzero(p_lut == 1.0), np.flatnonzero(p_lut == 0.0)
+    if ones.size == 0 or zeros.size == 0:
+        raise ValueError("p_lut must come from pdfnet.metrics.core.normalisation_luts (it maps to 0 and 1)")
+    c, v0 = int(ones[0]), int(zeros[0])
     return c, 1.0 / (c - v0)
 
 
