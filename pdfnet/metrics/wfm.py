@@ -123,16 +123,18 @@ def weighted_fmeasure(pred_u8: np.ndarray, gt_fg: np.ndarray, p_lut: np.ndarray)
         fpw = float(np.bincount(pv, weights=b, minlength=256) @ p_lut)
 
     gc = g8[y0:y1, x0:x1]
-    pc = pred_u8[y0:y1, x0:x1]
-    # GT pixels with E = 1 - p = 0 contribute min(EA, 0) = 0: only "active" GT pixels (p < 1) need EA
-    active = cv2.LUT(pc, (p_lut < 1).astype(np.uint8))
-    cv2.bitwise_and(active, gc, dst=active)
+    # E on the GT is alpha * w with the uint8 map w = c - v (0 off the GT); GT pixels with w = 0 (p = 1)
+    # contribute min(EA, 0) = 0: only "active" GT pixels (w > 0) need EA
+    c, alpha = _error_scale(p_lut)
+    wc = cv2.LUT(pred_u8[y0:y1, x0:x1], np.clip(c - np.arange(256), 0, 255).astype(np.uint8))
+    cv2.multiply(wc, gc, dst=wc)
+    active = cv2.threshold(wc, 0, 1, cv2.THRESH_BINARY)[1]  # 0/1
     n_active = cv2.countNonZero(active)
     if n_active == 0:
         s_fg = 0.0
     else:
         dc = dist32[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
-        s_fg = _active_sum(pc, gc, active, n_active, dc, p_lut)
+        s_fg = alpha * _active_sum(wc, gc, active, n_active, dc)
     tpw = n_fg - s_fg
     r = 1 - s_fg / n_fg
     prec = tpw / (tpw + fpw + EPS)
@@ -153,20 +155,14 @@ def _error_scale(p_lut: np.ndarray) -> tuple[int, float]:
     return c, 1.0 / (c - v0)
 
 
-def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: int, dc: np.ndarray,
-                p_lut: np.ndarray) -> float:
-    """Sum over active GT pixels of ``MIN_E_EA = min(EA, E)`` on the crop (``[h, w]`` arrays).
+def _active_sum(wc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: int, dc: np.ndarray) -> float:
+    """Sum over active GT pixels of ``min(EA, E) / alpha`` on the crop (``[h, w]`` arrays).
 
-    Works on the uint8 map ``w = c - v`` (``E = Et = alpha * w``, see :func:`_error_scale`): ``w`` is the
-    raw error on GT pixels, the error of the nearest GT pixel on the band that ``EA`` reads, 0 elsewhere, in a
-    frame padded by ``_PAD`` zeros (band candidates reach 4 px beyond the crop, the 7x7 window 3 px). ``EA``
-    of the integer map is the float64 correlation with the Gaussian; the sum is scaled by ``alpha`` at the
-    end.
+    ``wc`` is the uint8 error map ``w = c - v`` on the GT, 0 elsewhere (``E = Et = alpha * w``, see
+    :func:`_error_scale`). The band that ``EA`` reads gets the error of its nearest GT pixel, in a frame
+    padded by ``_PAD`` zeros (band candidates reach 4 px beyond the crop, the 7x7 window 3 px). ``EA`` of the
+    integer map is the float64 correlation with the Gaussian; the caller scales the sum by ``alpha``.
     """
-    c, alpha = _error_scale(p_lut)
-    w_lut = np.clip(c - np.arange(256), 0, 255).astype(np.uint8)
-    wc = cv2.LUT(pc, w_lut)
-    cv2.multiply(wc, gc, dst=wc)  # 0 off the GT
     wp = cv2.copyMakeBorder(wc, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=0)
     wpf = wp.ravel()
     row = wp.shape[1]
@@ -184,13 +180,13 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
         d2 = np.rint(dd * dd).astype(np.intp)
         gpf = cv2.copyMakeBorder(gc, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=0).ravel()
         lin = (band_y + _PAD) * row + (band_x + _PAD)
-        # candidate offsets of every band pixel, in tie order, as flat offsets: table[d2, rank]; rank by rank,
-        # the pixels whose candidate is a GT pixel are done, the others (cur, cur_d2 at positions pos) go on
-        table = _RANK_DY * row + _RANK_DX
+        # candidate offsets of every band pixel, in tie order, as flat offsets: by_rank[rank, d2]; rank by
+        # rank, the pixels whose candidate is a GT pixel are done, the others (cur, cur_d2 at pos) go on
+        by_rank = np.ascontiguousarray((_RANK_DY * row + _RANK_DX).T)
         src = np.empty(lin.size, dtype=np.intp)
         cur, cur_d2, pos = lin, d2, None
-        for rank in range(table.shape[1]):
-            cand = cur + np.ascontiguousarray(table[:, rank])[cur_d2]
+        for offsets in by_rank:
+            cand = cur + offsets[cur_d2]
             hit = gpf[cand].view(bool)
             src[hit if pos is None else pos[hit]] = cand[hit]
             miss = np.flatnonzero(~hit)
@@ -208,9 +204,9 @@ def _active_sum(pc: np.ndarray, gc: np.ndarray, active: np.ndarray, n_active: in
         for dy in range(-3, 4):
             for dx in range(-3, 4):
                 ea += _K2[dy + 3, dx + 3] * wpf[alin + (dy * row + dx)]
-        return alpha * float(np.minimum(ea, wpf[alin]).sum())
+        return float(np.minimum(ea, wpf[alin]).sum())
     # the crop view of the padded map: OpenCV sees it as a whole image, zero beyond it (as the padding)
     wv = wp[_PAD:-_PAD, _PAD:-_PAD]
     ea = cv2.sepFilter2D(wv, cv2.CV_64F, _K1, _K1, borderType=cv2.BORDER_CONSTANT)
     np.minimum(ea, wv, out=ea)  # MIN_E_EA / alpha, read on active GT pixels only (B = 1 there)
-    return alpha * float(np.sum(ea, where=active.view(bool)))
+    return float(np.sum(ea, where=active.view(bool)))
