@@ -97,9 +97,7 @@ def official_hce(gt_u8: np.ndarray, pred_u8: np.ndarray, skeleton: np.ndarray | 
     fn_ = np.logical_and(fn, fn_)
     fn_ = np.logical_or(fn_, np.logical_xor(ske, np.logical_and(tp, ske)))
     out = []
-    for mask, cond in ((fp_, np.logical_or(tp, fn_)), (fn_, None)):
-        if cond is None:
-            cond = 1 - np.logical_or(np.logical_or(tp, fp_), fn_)
+    for mask, cond in ((fp_, np.logical_or(tp, fn_)), (fn_, 1 - np.logical_or(np.logical_or(tp, fp_), fn_))):
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
         segs, indep = _segments_of(contours, mask, cond)
         points = sum(len(cv2.approxPolyDP(s, epsilon, False)) for s in segs)
