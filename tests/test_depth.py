@@ -504,7 +504,7 @@ def test_plan_dataset_layouts(tmp_path):
 
 
 def test_benchmark_model_reports(tiny_model_dir):
-    from pdfnet.depth import benchmark_model
+    from pdfnet.bench.depth import benchmark_model
 
     est = DepthEstimator.from_pretrained(str(tiny_model_dir), input_size=28)
     t = benchmark_model(est, batch_size=2, image_hw=(30, 45), warmup=1, iters=2)

@@ -26,9 +26,9 @@ import pytest
 import torch
 from conftest import shared_path
 
-from pdfnet.bench.fastpath import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.bench.workloads import make_inputs
 from pdfnet.config.schema import ModelConfig
+from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.models import build_model
 
 FIXTURE = ("fixtures", "pdfnet_official")

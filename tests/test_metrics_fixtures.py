@@ -131,9 +131,9 @@ def test_wf_both_correlation_paths_match(reference, monkeypatch, factor):
 
 
 def test_reference_port_of_official_hce_reproduces_the_fixture_hce(reference):
-    # the benchmark's baseline (pdfnet.metrics.reference) must be the official protocol, value for value
+    # the benchmark's baseline (pdfnet.bench.reference) must be the official protocol, value for value
     pytest.importorskip("skimage")
-    from pdfnet.metrics.reference import official_hce
+    from pdfnet.bench.reference import official_hce
 
     _, cases = reference
     for name, (pred, gt, case) in cases.items():

@@ -14,7 +14,7 @@ from pdfnet.metrics.rdp import approx_poly_count, approx_poly_count_many
 
 psm = pytest.importorskip("py_sod_metrics")
 skm = pytest.importorskip("skimage.morphology")
-from pdfnet.metrics.reference import official_hce  # noqa: E402  (needs the dev extras checked above)
+from pdfnet.bench.reference import official_hce  # noqa: E402  (needs the dev extras checked above)
 
 TOL = 1e-9
 OPENCV_PRE_413 = tuple(int(v) for v in cv2.__version__.split(".")[:2]) < (4, 13)

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from pdfnet.bench.fastpath import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.bench.harness import BenchCase, Step, count_flops
 from pdfnet.config.schema import ModelConfig, OptimConfig
+from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
 
 __all__ = [
     "RELEASE_INFERENCE",
@@ -321,7 +321,7 @@ def depth_cases(
     input_size: int = 518,
 ) -> list[BenchCase]:
     """Depth Anything V2 on random images already on the device: preprocess, forward, postprocess
-    (the GPU part of ``pdfnet depth``; see :func:`pdfnet.depth.bench.benchmark_model`).
+    (the GPU part of ``pdfnet depth``; see :func:`pdfnet.bench.depth.benchmark_model`).
 
     Args:
         spec: ``small``/``base``/``large``/hub id/local dir (real weights), or ``random:<arch>``

@@ -61,7 +61,7 @@ def _run_metrics(args: argparse.Namespace) -> int:
         import skimage  # noqa: F401
     except ImportError as e:
         raise UserError(f"bench metrics needs the dev extras (pip install -e '.[dev]'): {e}") from None
-    from pdfnet.metrics.benchmark import bench_inputs, format_summary, run_benchmark
+    from pdfnet.bench.metrics import bench_inputs, format_summary, run_benchmark
     from pdfnet.metrics.report import write_json
 
     if bool(args.pred_dir) != bool(args.gt_dir):

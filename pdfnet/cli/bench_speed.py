@@ -76,7 +76,7 @@ def _check_counts(args: argparse.Namespace) -> None:
 
 
 def _inference_options(args: argparse.Namespace, device):
-    from pdfnet.bench.fastpath import FastPathOptions
+    from pdfnet.inference.fast import FastPathOptions
 
     if device.type != "cuda" and "fp16" in (args.dtype, args.baseline):
         raise UserError("fp16 needs CUDA; on CPU use --dtype bf16 or fp32")

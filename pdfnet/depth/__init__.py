@@ -8,11 +8,10 @@ Public API:
   ``est(list of RGB uint8 [H, W, 3]) -> list of float32 [H, W]`` (relative inverse depth, near = large).
 * :func:`to_uint8` / :func:`to_uint16` — per-image min–max quantisation (what the folders store).
 * :func:`plan_dataset`, :func:`plan_folder`, :func:`run_depth` — the ``pdfnet depth`` pipeline;
-  :func:`time_depth` — the same pipeline over a list of files without writing, with timings;
-  :func:`benchmark_model` — the GPU part alone on random images (ms/batch, images/s, peak memory).
+  :func:`time_depth` — the same pipeline over a list of files without writing, with timings.
+(The GPU-only timing of a depth model lives with the benchmark tools: :mod:`pdfnet.bench.depth`.)
 """
 
-from pdfnet.depth.bench import ModelTiming, benchmark_model
 from pdfnet.depth.estimator import DepthEstimator, load_depth_model, resolve_depth_dtype
 from pdfnet.depth.official import use_official_pos_interp
 from pdfnet.depth.precompute import (
@@ -47,8 +46,6 @@ __all__ = [
     "DepthModelSpec",
     "DepthRunStats",
     "DepthTarget",
-    "ModelTiming",
-    "benchmark_model",
     "depth_folder_name",
     "discover_splits",
     "is_finished",

@@ -11,7 +11,7 @@ Main entry points:
   :mod:`~pdfnet.metrics.hce`, :mod:`~pdfnet.metrics.rdp`, :mod:`~pdfnet.metrics.skeleton`.
 
 The definitions, edge cases and the choices we made are documented in :mod:`pdfnet.metrics.dis` and
-:mod:`pdfnet.metrics.core`. :mod:`pdfnet.metrics.reference` (PySOD + the official HCE, ported operation for
+:mod:`pdfnet.metrics.core`. :mod:`pdfnet.bench.reference` (PySOD + the official HCE, ported operation for
 operation) is for tests and ``pdfnet bench metrics`` only and needs the ``dev`` extras.
 """
 

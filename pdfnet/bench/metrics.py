@@ -5,7 +5,7 @@ to the last metric:
 
 * ``baseline``: PySODMetrics 1.6.2 ``Fmeasure``, ``Emeasure``, ``MAE``, ``Smeasure``, ``WeightedFmeasure`` +
   the official IS-Net HCE with scikit-image's skeleton computed online
-  (:class:`pdfnet.metrics.reference.ReferenceEvaluator`);
+  (:class:`pdfnet.bench.reference.ReferenceEvaluator`);
 * ``ours_cold``: :func:`pdfnet.metrics.folders.score_files` (what ``pdfnet eval`` runs per image), every
   metric, with an *empty* GT cache (it decodes and skeletonises the GT and writes the cache entry: what a
   first run pays);
@@ -262,7 +262,7 @@ def _one_round(pred_dir, gt_dir, pairs, baseline_cached: bool, n_workers: int, c
     from skimage.morphology import skeletonize as sk_skeletonize
     from tqdm import tqdm
 
-    from pdfnet.metrics.reference import ReferenceEvaluator
+    from pdfnet.bench.reference import ReferenceEvaluator
 
     names = ["baseline", "ours_cold", "ours_cached", "eval_cold", "eval_cached"]
     clocks = {k: _Clock() for k in names + (["baseline_cached"] if baseline_cached else [])}
