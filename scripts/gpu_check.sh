@@ -21,8 +21,6 @@ if [[ -z "${PY:-}" ]]; then
   if [[ -x .venv/bin/python ]]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 DRY="${GPU_CHECK_DRY:-0}"
-# Parity fixtures: ../shared beside the repo (the tests' default), or ./shared inside a copied tree.
-if [[ -z "${PDFNET_SHARED:-}" && ! -d ../shared && -d shared ]]; then export PDFNET_SHARED="$PWD/shared"; fi
 BUDGET_S="${GPU_CHECK_BUDGET_S:-450}"
 COMPILE_TIMEOUT_S="${GPU_CHECK_COMPILE_TIMEOUT_S:-240}"
 PARTS="$(mktemp -d)"

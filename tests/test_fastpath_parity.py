@@ -18,20 +18,17 @@ GPU tests are marked ``gpu`` (skipped without CUDA) and run by ``scripts/gpu_che
 from __future__ import annotations
 
 import copy
-import importlib.util
 import math
 
-import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from helpers import official_expected, official_fixture, official_keys_path
 
 from pdfnet.bench.workloads import make_inputs
 from pdfnet.config.schema import ModelConfig
 from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.models import build_model
 
-FIXTURE = ("fixtures", "pdfnet_official")
 TINY = ModelConfig(backbone="swin_tiny_test", emb=16, input_size=64, drop_path=0.0, attn_dropout=0.0)
 
 
@@ -151,15 +148,12 @@ def official256():
 
 
 def _official_case(size: int = 256):
-    path = shared_path(*FIXTURE, "make_weights.py")
-    spec = importlib.util.spec_from_file_location("pdfnet_fixture_make_weights_fp", path)
-    mw = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mw)
+    mw = official_fixture()
     from pdfnet.models.official import from_official_state_dict
 
-    model = from_official_state_dict(mw.official_state_dict(str(shared_path(*FIXTURE, "keys.tsv")), 0))
+    model = from_official_state_dict(mw.official_state_dict(str(official_keys_path()), 0))
     inputs = mw.make_inputs(0, size)
-    expected = np.load(shared_path(*FIXTURE, f"expected_S{size}_seed0.npz"))["P0"]
+    expected = official_expected(size)["P0"]
     return model, inputs, torch.from_numpy(expected)
 
 

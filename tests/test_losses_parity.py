@@ -1,4 +1,4 @@
-"""Parity of pdfnet.losses with the official release's losses (../shared/fixtures/pdfnet_official).
+"""Parity of pdfnet.losses with the official release's losses (fixture: tests/fixtures/pdfnet_official).
 
 The fixture stores the official logits P0..P5, Q0..Q4 and every loss the official code computed from
 them; feeding the stored logits through ``pdfnet_loss`` must reproduce each ``loss_*`` array.
@@ -6,13 +6,12 @@ them; feeding the stored logits through ``pdfnet_loss`` must reproduce each ``lo
 
 from __future__ import annotations
 
-import importlib.util
 import types
 
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path  # tests/ has no __init__.py: pytest puts tests/ on sys.path
+from helpers import official_expected, official_fixture
 
 from pdfnet.config.schema import LossConfig
 from pdfnet.losses import IntegrityPriorLoss, PDFNetLoss, SiLogLoss, SSIMLoss, StructureLoss, pdfnet_loss
@@ -21,22 +20,14 @@ RTOL = ATOL = 1e-5
 SCALAR_TERMS = ("target", "seg_total", "inte_total", "depth_total", "total")
 
 
-def _make_weights_module():
-    path = shared_path("fixtures", "pdfnet_official", "make_weights.py")
-    spec = importlib.util.spec_from_file_location("pdfnet_fixture_make_weights", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _load_case(size: int):
     """(npz, out namespace, gt, depth_gt) for the stored seed-0 case at ``size``."""
-    z = np.load(shared_path("fixtures", "pdfnet_official", f"expected_S{size}_seed0.npz"))
+    z = official_expected(size)
     t = lambda k: torch.from_numpy(z[k])  # noqa: E731
     if "in_gt" in z.files:
         gt, depth_gt = t("in_gt"), t("in_depth_gt")
     else:
-        mw = _make_weights_module()
+        mw = official_fixture()
         inp = mw.make_inputs(0, size)
         assert mw.tensor_digest(inp.values()) == str(z["meta_inputs_sha256"]), "regenerated inputs differ"
         gt, depth_gt = inp["gt"], inp["depth_gt"]
@@ -117,8 +108,8 @@ def test_end_to_end_official_model_to_loss_s256():
     """
     from pdfnet.models.official import from_official_state_dict
 
-    mw = _make_weights_module()
-    z = np.load(shared_path("fixtures", "pdfnet_official", "expected_S256_seed0.npz"))
+    mw = official_fixture()
+    z = official_expected(256)
     model = from_official_state_dict(mw.official_state_dict(mw.DEFAULT_KEYS, 0))
     inp = mw.make_inputs(0, 256)
     with torch.no_grad():

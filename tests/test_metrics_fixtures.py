@@ -1,4 +1,4 @@
-"""DIS metrics vs the golden fixtures (../shared/fixtures/dis_metrics, pysod_examples): exact parity."""
+"""DIS metrics vs the golden fixtures (tests/fixtures/dis_metrics, pysod_examples): exact parity."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import shared_path  # tests/ is on sys.path (no __init__.py)
+from helpers import fixture_path
 
 from pdfnet.metrics import DISMetrics, evaluate_pair, hce_parts, read_gray_u8
 from pdfnet.metrics.core import normalisation_luts
@@ -20,7 +20,7 @@ SCALARS = {"adpF": "adp_fm", "adpE": "adp_em", "MAE": "mae", "S": "sm", "wF": "w
 
 @pytest.fixture(scope="module")
 def reference():
-    root = shared_path("fixtures", "dis_metrics")
+    root = fixture_path("dis_metrics")
     ref = json.loads((root / "reference.json").read_text())
     cases = {}
     for c in ref["cases"]:
@@ -96,7 +96,7 @@ def test_nan_images_are_skipped_by_dataset_s(reference):
 
 
 def test_pysod_golden_examples():
-    root = shared_path("fixtures", "pysod_examples")
+    root = fixture_path("pysod_examples")
     golden = json.loads((root / "golden.json").read_text())
     acc = DISMetrics()
     hces_pysod_binarisation = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import shared_path  # tests/ is on sys.path (rootdir conftest)
+from helpers import official_fixture, official_keys_path
 
 from pdfnet.config.schema import ModelConfig
 from pdfnet.errors import UserError
@@ -24,13 +24,8 @@ DEPTH_DECODER_PARAMS = 3_846_789
 
 
 def _read_keys():
-    rows = []
-    with open(shared_path("fixtures", "pdfnet_official", "keys.tsv")) as f:
-        next(f)
-        for line in f:
-            key, shape, dtype, kind = line.rstrip("\n").split("\t")
-            rows.append((key, tuple(int(s) for s in shape.split(",")), dtype, kind))
-    return rows
+    """Rows of the fixture's keys.tsv as (key, shape, dtype, kind)."""
+    return official_fixture().read_keys(official_keys_path())
 
 
 def _fake_official_sd(with_buffers: bool = True, with_sobel: bool = True) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Numerical parity with the official March-2025 PDFNet (fixture: ../shared/fixtures/pdfnet_official).
+"""Numerical parity with the official March-2025 PDFNet (fixture: tests/fixtures/pdfnet_official).
 
 The fixture's synthetic weights are loaded with :func:`from_official_state_dict` and every output
 (P0..P5, Q0..Q4) and the Swin/global-token intermediates are compared with the stored official
@@ -7,38 +7,26 @@ values, with the fixture README's tolerances. One forward per size is shared by 
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path  # tests/ is on sys.path (rootdir conftest)
+from helpers import official_expected, official_fixture, official_keys_path
 
 from pdfnet.models.official import from_official_state_dict
-
-FIXTURE = ("fixtures", "pdfnet_official")
-
-
-def _make_weights_module():
-    path = shared_path(*FIXTURE, "make_weights.py")
-    spec = importlib.util.spec_from_file_location("pdfnet_fixture_make_weights", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def official_model():
     """The paper-config model with the fixture's seed-0 weights (built once for the module)."""
-    mw = _make_weights_module()
-    keys = shared_path(*FIXTURE, "keys.tsv")
-    return from_official_state_dict(mw.official_state_dict(str(keys), 0))
+    mw = official_fixture()
+    return from_official_state_dict(mw.official_state_dict(str(official_keys_path()), 0))
 
 
 def _run_official_case(model, size: int, seed: int = 0, *, capture: bool = False) -> dict:
-    mw = _make_weights_module()
-    expected = np.load(shared_path(*FIXTURE, f"expected_S{size}_seed{seed}.npz"))
+    mw = official_fixture()
+    expected = official_expected(size, seed)
     inputs = mw.make_inputs(seed, size)
     calls: dict[str, list] = {"backbone": [], "projector": []}
     hooks = []
