@@ -13,7 +13,6 @@ memory), falling back to a real eager call if the meta run fails.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from torch import nn
 from pdfnet.bench.harness import BenchCase, Step, count_flops
 from pdfnet.config.schema import ModelConfig, OptimConfig
 from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
+from pdfnet.utils.precision import DTYPES, amp_precision, autocast
 
 __all__ = [
     "RELEASE_INFERENCE",
@@ -41,7 +41,6 @@ __all__ = [
     "train_cases",
 ]
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: The release's inference: fp32, eager, no fast paths.
 RELEASE_INFERENCE = FastPathOptions()
@@ -180,9 +179,7 @@ def _train_step_factory(master: nn.Module, device: torch.device, opts: TrainOpti
     from pdfnet.engine.optim import build_optimizer
     from pdfnet.losses import PDFNetLoss
 
-    amp = None if opts.dtype == "fp32" or (opts.dtype == "fp16" and device.type != "cuda") \
-        else _DTYPES[opts.dtype]
-    use_scaler = opts.dtype == "fp16" and device.type == "cuda"
+    amp, use_scaler = amp_precision(opts.dtype, device, warn=False)  # fp16 on CPU → fp32, as the trainer
     model = copy.deepcopy(master).to(device).train()
     if opts.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -200,8 +197,7 @@ def _train_step_factory(master: nn.Module, device: torch.device, opts: TrainOpti
         x = {k: v.contiguous(memory_format=torch.channels_last) for k, v in x.items()}
 
     def fwd_loss(image, depth, gt, target):
-        ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-        with ctx:
+        with autocast(device, amp):
             out = model(image, depth)
         loss, _ = loss_fn(out, gt, target)
         return loss
@@ -296,7 +292,7 @@ def _depth_estimator(spec: str, device: torch.device, dtype: str, batch_size: in
 
     if spec.startswith("random:"):
         model = random_depth_model(spec.split(":", 1)[1])
-        return DepthEstimator(model, device=device, dtype=_DTYPES[dtype], input_size=input_size,
+        return DepthEstimator(model, device=device, dtype=DTYPES[dtype], input_size=input_size,
                               batch_size=batch_size, name=spec)
     return DepthEstimator.from_pretrained(spec, device=device, dtype=dtype, input_size=input_size,
                                           batch_size=batch_size)

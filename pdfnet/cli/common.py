@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from pdfnet.config import Config, load_config
-from pdfnet.utils.device import DTYPES, resolve_device, resolve_dtype
+from pdfnet.utils.device import resolve_device
+from pdfnet.utils.precision import DTYPES, resolve_dtype
 
 __all__ = ["DTYPES", "add_config_args", "config_from_args", "resolve_device", "resolve_dtype"]
 

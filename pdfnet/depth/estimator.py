@@ -13,7 +13,6 @@ import json
 import logging
 import warnings
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +30,9 @@ from pdfnet.depth.transforms import (
     target_size,
 )
 from pdfnet.errors import UserError
+from pdfnet.utils.precision import DTYPES, autocast, resolve_dtype
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 #: Model types whose output is relative *inverse* depth (near = large), like DAv2.
 _INVERSE_DEPTH_TYPES = {"depth_anything", "prompt_depth_anything", "dpt"}
@@ -47,9 +45,9 @@ def resolve_depth_dtype(dtype: str | torch.dtype | None, device: torch.device) -
     if dtype is None or dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if isinstance(dtype, str):
-        if dtype not in _DTYPES:
+        if dtype not in DTYPES:
             raise UserError(f"invalid dtype {dtype!r} (use auto, fp32, fp16 or bf16)")
-        dtype = _DTYPES[dtype]
+    dtype = resolve_dtype(dtype)
     if dtype == torch.float16 and device.type == "cpu":
         warnings.warn("fp16 is not supported for depth inference on CPU; using fp32", stacklevel=2)
         return torch.float32
@@ -200,11 +198,6 @@ class DepthEstimator:
         """Network input ``(h, w)`` for an image of ``height × width``."""
         return target_size(height, width, self.input_size, self.multiple)
 
-    def _autocast(self):
-        if self.dtype == torch.float32:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
-
     def input_key(self, height: int, width: int) -> tuple:
         """Estimators with equal keys accept the same :meth:`prepare` batch for this image size."""
         return (self.target_size(height, width), self.mean, self.std, self.device)
@@ -231,7 +224,7 @@ class DepthEstimator:
     @torch.inference_mode()
     def run_prepared(self, x: torch.Tensor, sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
         """Network + post-processing on a :meth:`prepare` batch: float32 ``[H_i, W_i]`` per image."""
-        with self._autocast():
+        with autocast(self.device, self.dtype):
             out = self.model(pixel_values=x)
         pred = out.predicted_depth if hasattr(out, "predicted_depth") else out[0]
         pred = pred.float()

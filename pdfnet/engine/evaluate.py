@@ -28,14 +28,7 @@ from pdfnet.engine import distributed as D
 from pdfnet.engine.events import image_grid
 from pdfnet.errors import UserError
 from pdfnet.inference.tta import minmax_per_image, tta_logits
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    import contextlib
-
-    if dtype is None or dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+from pdfnet.utils.precision import amp_precision, autocast
 
 
 def size_step(model: nn.Module) -> int:
@@ -64,7 +57,7 @@ def predict_logits(model: nn.Module, image: torch.Tensor, depth: torch.Tensor, *
     depth = minmax_per_image(depth.float())
 
     def forward(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        with _autocast(x.device, amp_dtype):
+        with autocast(x.device, amp_dtype):
             return model(x, d).logits.float()
 
     if tta:
@@ -157,7 +150,6 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     """
     from pdfnet.data import build_eval_dataset
     from pdfnet.engine.checkpoint import load_model_for_inference
-    from pdfnet.engine.trainer import resolve_precision
     from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
     from pdfnet.metrics import DISMetrics, write_report, write_split_json
     from pdfnet.utils.io import read_gray, write_image
@@ -166,7 +158,7 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     info = D.current_info()
     model, model_cfg = load_model_for_inference(ckpt, device)
     size = int(size or model_cfg.model.input_size)
-    amp_dtype, _ = resolve_precision(cfg.eval.precision, device)
+    amp_dtype, _ = amp_precision(cfg.eval.precision, device)
     out_dir = Path(out_dir)
     results: dict[str, dict] = {}
     for split in splits:

@@ -24,7 +24,6 @@ returned tensor is a fresh copy, so results stay valid across calls.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -32,9 +31,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from pdfnet.utils.precision import DTYPES, autocast
+
 __all__ = ["FastPathOptions", "FastInference", "set_fast_upconv", "supports_fast_upconv"]
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ class FastPathOptions:
     tf32: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
 
     def label(self) -> str:
         """Short human-readable name, e.g. ``bf16+cl+upconv+compile``."""
@@ -179,13 +179,8 @@ class FastInference:
             fn = _GraphedCallable(fn)
         self._fn = fn
 
-    def _autocast(self):
-        if self.options.dtype == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=_DTYPES[self.options.dtype])
-
     def _forward(self, image: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-        with self._autocast():
+        with autocast(self.device, DTYPES[self.options.dtype]):
             out = self.model(image, depth, with_depth_decoder=False)
         return out.logits.float()
 

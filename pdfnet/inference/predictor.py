@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,8 @@ from pdfnet.inference.preprocess import (
     to_rgb_uint8,
 )
 from pdfnet.inference.tta import TTA_SCALES, tta_logits
-from pdfnet.utils.device import resolve_device, resolve_dtype
+from pdfnet.utils.device import resolve_device
+from pdfnet.utils.precision import autocast, resolve_dtype
 
 #: ``depth_estimator(list of RGB uint8 [H, W, 3]) -> list of float32 [H, W]`` (near = large).
 DepthFn = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -237,9 +237,7 @@ class Predictor:
 
     def _forward(self, image: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """One plain forward: ``[B,3,s,s]``, ``[B,1,s,s]`` → logits ``[B,1,s,s]`` (autocast when not fp32)."""
-        ctx = (torch.autocast(device_type=self.device.type, dtype=self.dtype)
-               if self.dtype != torch.float32 else nullcontext())
-        with ctx:
+        with autocast(self.device, self.dtype):
             return self.model(image, depth).logits
 
     def _predict_chunk(self, rgbs: list[np.ndarray], depths: list[np.ndarray], tta: bool) -> list[Prediction]:

@@ -1,12 +1,10 @@
-"""Device and dtype names from users (``auto``, ``cpu``, ``cuda:1``; ``fp32``/``fp16``/``bf16``)."""
+"""Device names from users (``auto``, ``cpu``, ``cuda:1``); precision names: :mod:`pdfnet.utils.precision`."""
 
 from __future__ import annotations
 
 import torch
 
 from pdfnet.errors import UserError
-
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -23,14 +21,3 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {str(dev)!r} requested but CUDA is not available")
     return dev
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``fp32``/``fp16``/``bf16`` (or a torch dtype among those) → torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise UserError(f"unsupported dtype {dtype} (use fp32, fp16 or bf16)")
-        return dtype
-    if dtype not in DTYPES:
-        raise UserError(f"invalid dtype {dtype!r} (use one of {', '.join(DTYPES)})")
-    return DTYPES[dtype]

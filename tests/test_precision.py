@@ -1,0 +1,37 @@
+"""pdfnet.utils.precision: the one owner of precision names and autocast."""
+
+import pytest
+import torch
+
+from pdfnet.errors import UserError
+from pdfnet.utils.precision import DTYPES, amp_precision, autocast, resolve_dtype
+
+
+def test_names_and_dtypes():
+    assert resolve_dtype("bf16") is torch.bfloat16
+    assert resolve_dtype(torch.float16) is torch.float16
+    assert set(DTYPES) == {"fp32", "fp16", "bf16"}
+    with pytest.raises(UserError):
+        resolve_dtype("fp64")
+    with pytest.raises(UserError):
+        resolve_dtype(torch.float64)
+
+
+def test_autocast_is_a_no_op_for_fp32_and_none():
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    for dt in (None, torch.float32):
+        with autocast("cpu", dt):
+            assert (a @ b).dtype == torch.float32
+    with autocast(torch.device("cpu"), torch.bfloat16):
+        assert (a @ b).dtype == torch.bfloat16
+
+
+def test_amp_precision_cpu_fallback_and_errors():
+    cpu = torch.device("cpu")
+    assert amp_precision("fp32", cpu) == (None, False)
+    assert amp_precision("bf16", cpu) == (torch.bfloat16, False)
+    with pytest.warns(UserWarning, match="fp16"):
+        assert amp_precision("fp16", cpu) == (None, False)
+    assert amp_precision("fp16", torch.device("cuda")) == (torch.float16, True)
+    with pytest.raises(UserError, match="unknown precision"):
+        amp_precision("half", cpu)
