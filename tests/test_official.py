@@ -8,9 +8,8 @@ import torch.nn.functional as F
 from helpers import official_fixture, official_keys_path
 
 from pdfnet.config.schema import ModelConfig
-from pdfnet.errors import UserError
+from pdfnet.errors import CheckpointError, UserError
 from pdfnet.models import build_model
-from pdfnet.models.errors import CheckpointError
 from pdfnet.models.official import (
     convert_official_state_dict,
     from_official_state_dict,

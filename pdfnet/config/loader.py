@@ -23,11 +23,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from pdfnet.config.schema import Config
-from pdfnet.errors import UserError
-
-
-class ConfigError(UserError, ValueError):
-    """A user error in a config file or override; the message names the key and the source."""
+from pdfnet.errors import ConfigError
 
 
 def _type_name(tp: Any) -> str:

@@ -28,16 +28,12 @@ import torch
 from torch import nn
 
 from pdfnet.config import Config, config_to_dict, dump_config, load_config
-from pdfnet.errors import UserError
+from pdfnet.errors import CheckpointError, UserError
 
 TRAIN_STATE_FORMAT = "pdfnet-train-state"
 TRAIN_STATE_VERSION = 1
 RELEASE_WEIGHTS = "model.safetensors"
 RELEASE_CONFIG = "config.yaml"
-
-
-class CheckpointError(UserError):
-    """A checkpoint is missing, unreadable, of an unknown kind, or does not match the model."""
 
 
 # --------------------------------------------------------------------------------------------------

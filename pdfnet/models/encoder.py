@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .errors import InputSizeError
+from ..errors import InputSizeError
 from .layers import CRS, resize, resize_like, tile, untile
 
 __all__ = ["EncoderFeatures", "FeatureProjector", "ThreeStreamEncoder", "normalize_depth"]

@@ -4,7 +4,7 @@
   release's ``PDFNet_Best.pth``) to this package's module names.
 * :func:`from_official_state_dict` / :func:`load_official_checkpoint` build the paper-config model and
   load it **strictly**: every parameter must be mapped, shapes must agree; a missing or extra key raises
-  :class:`~pdfnet.models.errors.CheckpointError` naming it. The 24 Swin ``relative_position_index``
+  :class:`~pdfnet.errors.CheckpointError` naming it. The 24 Swin ``relative_position_index``
   buffers may be present or absent (they are rebuilt; if present they must equal the standard index),
   and so may the loss's two frozen ``IntegrityPriorLoss.sobel_*`` tensors (they must equal the Sobel
   constants).
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..config.schema import ModelConfig
-from .errors import CheckpointError
+from ..errors import CheckpointError
 from .pdfnet import PDFNet
 from .swin import SwinTransformer, relative_position_index
 

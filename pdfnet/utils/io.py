@@ -16,13 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pdfnet.errors import UserError
+from pdfnet.errors import ImageReadError, UserError
 
 IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-class ImageReadError(UserError):
-    """An image file is missing, unreadable or not a decodable image."""
 
 
 def list_images(folder: str | os.PathLike, exts: Iterable[str] = IMAGE_EXTS) -> list[Path]:
