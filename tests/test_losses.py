@@ -50,7 +50,8 @@ def _targets(b: int = 2, s: int = S, seed: int = 1):
 
 
 def _reference_loss(out, gt, depth_raw, iou_smooth=1.0):
-    """Literal transcription of shared spec §2 (one output at a time, 2-D kernels, batch μ/min–max)."""
+    """Literal transcription of the release's loss formulas (one output at a time, 2-D kernels, batch μ and
+    min–max)."""
     size = gt.shape[-2:]
     up = lambda x: F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # noqa: E731
     d = (depth_raw - depth_raw.min()) / (depth_raw.max() - depth_raw.min())

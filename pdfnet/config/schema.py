@@ -1,8 +1,8 @@
 """Typed configuration schema: one dataclass per concern, composed into :class:`Config`.
 
 Every field has a type annotation that :mod:`pdfnet.config.loader` enforces; ``Literal`` fields are
-enums. Defaults are the paper recipe (shared spec §5), so ``configs/pdfnet_swinb_dis5k.yaml`` only
-needs to name the data root.
+enums. Defaults are the paper recipe (the official release's ``args.py``), so
+``configs/pdfnet_swinb_dis5k.yaml`` only needs to name the data root.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Literal
 
 @dataclass
 class ModelConfig:
-    """Network architecture (shared spec §1). Defaults = the released PDFNet (Swin-B, 1024²)."""
+    """Network architecture (docs/architecture.md). Defaults = the released PDFNet (Swin-B, 1024²)."""
 
     backbone: str = "swin_b"
     """``swin_b`` (official window-12 Swin-B with APE), ``swin_tiny_test`` (a 4-stage toy Swin for
@@ -28,7 +28,7 @@ class ModelConfig:
     drop_path: float = 0.1
     attn_dropout: float = 0.1
     fse_pool_ratios: list[int] = field(default_factory=lambda: [1, 1, 2, 2])
-    # Oct-2025 (HEAD) deltas of the official code (shared spec §0); default = March-2025 release.
+    # Oct-2025 deltas of the official code (docs/differences.md); default = March-2025 release.
     bis_variant: Literal["march2025", "oct2025"] = "march2025"
     patch_weight_variant: Literal["march2025", "oct2025"] = "march2025"
     coa_norm_variant: Literal["march2025", "oct2025"] = "march2025"
@@ -37,7 +37,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """DIS5K-layout dataset (shared spec §4)."""
+    """DIS5K-layout dataset (docs/architecture.md, "Data and pseudo-depth")."""
 
     root: str = "DIS5K"
     train_split: str = "DIS-TR"
@@ -59,7 +59,7 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    """PDFNet training loss (shared spec §2; :class:`pdfnet.losses.PDFNetLoss`). Defaults = the release:
+    """PDFNet training loss (:class:`pdfnet.losses.PDFNetLoss`; docs/architecture.md). Defaults = the release:
     L = Σ wᵢ[structᵢ + ssim_weight·ssimᵢ] + integrity_weight·Σ wᵢ·inteᵢ + silog_weight·Σ wⱼ·silogⱼ."""
 
     side_weight: float = 0.5
@@ -121,7 +121,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Model evaluation on DIS splits (shared spec §6)."""
+    """Model evaluation on DIS splits (the official ``metric_tools/Test.py``)."""
 
     splits: list[str] = field(
         default_factory=lambda: ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
@@ -134,7 +134,7 @@ class EvalConfig:
 
 @dataclass
 class DepthConfig:
-    """Pseudo-depth precompute with Depth Anything V2 (shared spec §3; ``pdfnet depth``)."""
+    """Pseudo-depth precompute with Depth Anything V2 (``pdfnet depth``; docs/architecture.md)."""
 
     models: list[str] = field(default_factory=lambda: ["all"])
     """Aliases ``small``/``base``/``large``/``large_1024``, ``all`` (the four; ``large_1024`` only

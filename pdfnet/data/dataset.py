@@ -13,7 +13,7 @@ Each item is a dict that ``torch.utils.data.default_collate`` batches directly:
 ``gt_path``               str: the original-resolution GT file (for evaluation at full size)
 ========================  ===========================================================================
 
-Resizing follows the release (shared spec §3–§4.2): the image goes to S×S ignoring the aspect ratio
+Resizing follows the release (``dataloaders/Mydataset.py``): the image goes to S×S ignoring the aspect ratio
 (bilinear, ``align_corners=True``), the GT with nearest, depth maps bilinear with ``align_corners=True``.
 Training augmentations are :func:`pdfnet.data.transforms.augment_train`.
 

@@ -1,4 +1,5 @@
-"""The PDFNet release's training augmentations (shared spec §4.3), applied jointly and reproducibly.
+"""The PDFNet release's training augmentations (``dataloaders/Mydataset.py``), applied jointly and
+reproducibly.
 
 Order and probabilities follow the release's ``build_dataset(is_train=True)``:
 

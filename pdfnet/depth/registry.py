@@ -1,10 +1,10 @@
 """Depth-model aliases, depth-folder names and model-source resolution.
 
-The aliases are the four pseudo-depths PDFNet reads (shared spec §3): DAv2-S/B/L at the official
-input size 518 (the network's depth *input*, drawn at random per training sample) and DAv2-L at
-input size 1024 (``large_1024``, the integrity-loss *target* D*).
+The aliases are the four pseudo-depths PDFNet reads (docs/architecture.md): DAv2-S/B/L at the official input
+size 518 (the network's depth *input*, drawn at random per training sample) and DAv2-L at input size 1024
+(``large_1024``, the integrity-loss *target* D*).
 
-Assumption for ``large_1024`` (the release does not show how it was made, spec §3 [UNVERIFIED]): the
+Assumption for ``large_1024`` (the release does not show how it was made; docs/differences.md): the
 same ``infer_image`` procedure as the other three, with ``input_size=1024`` instead of 518, i.e. the
 short side is resized to 1036 (the smallest multiple of 14 that is >= 1024; see
 :func:`pdfnet.depth.transforms.target_size`).

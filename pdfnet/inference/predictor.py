@@ -5,11 +5,11 @@
     >>> mask = pred("photo.jpg")                # float32 [H, W] in [0, 1], the input's size
     >>> masks = pred([img_a, img_b], tta=True)  # list of masks; numpy / PIL / paths accepted
 
-Pipeline per image (shared spec §3, §6.1): RGB (grayscale replicated, alpha dropped) → pseudo-depth from
-Depth Anything V2 at the original resolution (or a depth map the caller gives) → image and depth resized
-to the model's square side S ignoring aspect (bilinear, ``align_corners=True``) → depth min–max
-normalised **per image** (so batching never changes a result) → PDFNet logits P0 (optionally the
-6-pass TTA of :mod:`pdfnet.inference.tta`) → sigmoid → resized back to ``H × W``.
+Pipeline per image (docs/architecture.md, "Inference and evaluation"): RGB (grayscale replicated, alpha
+dropped) → pseudo-depth from Depth Anything V2 at the original resolution (or a depth map the caller gives)
+→ image and depth resized to the model's square side S ignoring aspect (bilinear, ``align_corners=True``) →
+depth min–max normalised **per image** (so batching never changes a result) → PDFNet logits P0 (optionally
+the 6-pass TTA of :mod:`pdfnet.inference.tta`) → sigmoid → resized back to ``H × W``.
 """
 
 from __future__ import annotations

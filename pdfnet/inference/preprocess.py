@@ -1,8 +1,8 @@
 """Input conversion for inference: any image → RGB uint8, square model tensors, back to input size.
 
-Geometry follows the release (shared spec §3–4, §6.1): image and depth are resized to the model's
-square side S **ignoring the aspect ratio** (bilinear, ``align_corners=True``, like the release's
-loader); the predicted probability map is resized back to each input's ``H × W`` (bilinear,
+Geometry follows the release (``dataloaders/Mydataset.py``, ``metric_tools/Test.py``): image and depth are
+resized to the model's square side S **ignoring the aspect ratio** (bilinear, ``align_corners=True``, like
+the release's loader); the predicted probability map is resized back to each input's ``H × W`` (bilinear,
 antialiased when shrinking, like the PIL resize the release uses to save predictions).
 """
 

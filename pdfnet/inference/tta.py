@@ -1,6 +1,6 @@
 """Test-time augmentation for PDFNet: horizontal flip × scale {0.75, 1, 1.25} (6 passes).
 
-Release semantics (shared spec §6.1, the official ``Test.py`` with ttach): every pass transforms the
+Release semantics (the official ``metric_tools/Test.py`` with ttach): every pass transforms the
 image **and the depth map** the same way (bilinear, ``align_corners=False`` for the scaling), runs the
 network, maps the **logits** back to the input geometry (resize back, then un-flip) and averages them;
 the sigmoid is applied by the caller to the mean logits.

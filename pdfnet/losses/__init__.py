@@ -1,4 +1,4 @@
-"""PDFNet losses (shared spec §2): structure (edge-weighted BCE + weighted IoU), SSIM, the depth
+"""PDFNet losses (docs/architecture.md): structure (edge-weighted BCE + weighted IoU), SSIM, the depth
 integrity prior (l_v, l_g) and SiLog, composed with the release's deep-supervision weights.
 
 Stable entry points::

@@ -55,7 +55,7 @@ def minmax_normalize(depth: torch.Tensor, mode: NormMode = "batch") -> torch.Ten
     """Min–max normalise a raw depth target ``[B, 1, H, W]`` to [0, 1] (fp32).
 
     ``mode='batch'`` is the release: one min and one max over the **whole batch tensor**, so the
-    samples of a batch are coupled when B > 1 (shared spec §2, §8.4 item 8). ``mode='per_sample'``
+    samples of a batch are coupled when B > 1 (docs/differences.md, "Training"). ``mode='per_sample'``
     uses each sample's own min and max. A constant map (max == min), which gives 0/0 = NaN in the
     release, maps to all zeros here instead.
     """

@@ -1,4 +1,4 @@
-"""The PDFNet training loss with the release's deep supervision (shared spec §2.5).
+"""The PDFNet training loss with the release's deep supervision (docs/architecture.md).
 
     L = Σ_i w_i [struct_i + 0.5·ssim_i] + ½·Σ_i w_i·inte_i + (1/10)·Σ_j w_j·silog_j,
     w = (1, .5, .5, ...),

@@ -1,4 +1,4 @@
-"""Scale-invariant log loss for the train-only depth decoder (shared spec §2.4).
+"""Scale-invariant log loss for the train-only depth decoder (docs/architecture.md, "Losses").
 
 q = σ(Q) in fp32, δ = log(D̂ + 1e-6) − log(q + 1e-6),
 ``L = sqrt(mean(δ²) − 0.5·mean(δ)² + 1e-6)`` with both means over the whole batch.

@@ -1,4 +1,4 @@
-"""Structure loss: edge-weighted BCE + weighted IoU (shared spec §2.1).
+"""Structure loss: edge-weighted BCE + weighted IoU (the official ``structure_loss``).
 
 The weight map emphasises pixels near GT edges: ``w = 1 + 5·|AvgPool31(G) − G|`` (stride 1, padding 15,
 zero padding counted). Both parts are per-image weighted means, then averaged over the batch.

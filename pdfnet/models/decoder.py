@@ -1,5 +1,5 @@
-"""Mask decoder (shared spec §1.6): side₅ from the global tokens, then four FSE steps from deep to
-shallow, each followed by a mix CRS(3·emb → emb) at the patch resolution and a side head.
+"""Mask decoder (the release's ``PDF_decoder``): side₅ from the global tokens, then four FSE steps from deep
+to shallow, each followed by a mix CRS(3·emb → emb) at the patch resolution and a side head.
 
 Indexing follows the release: ``fse[0]`` is the deepest step (L4 + G), ``fse[3]`` the shallowest (L1);
 ``mix[k]`` is the mix at level L(k+1) (so ``mix[3]`` follows ``fse[0]``); ``side[k]`` produces

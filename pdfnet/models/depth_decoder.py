@@ -1,4 +1,4 @@
-"""Train-only depth-refinement decoder (shared spec §1.7); its outputs Q0..Q4 feed the SiLog loss.
+"""Train-only depth-refinement decoder (docs/architecture.md); its outputs Q0..Q4 feed the SiLog loss.
 
 March-2025 (the released checkpoint): per level L_k = RGB_k + Depth_k + resize(Patch_k → RGB_k) (the same
 sum for G); De4 = Dec₀(cat[G, L4]); De_k = Dec(cat[resize(De_{k+1}), L_k]); each Dec is

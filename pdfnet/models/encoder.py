@@ -1,4 +1,4 @@
-"""Three-stream encoder (shared spec §1.3–1.4): RGB and depth at S/down_ratio, and grid² RGB tiles.
+"""Three-stream encoder (docs/architecture.md, "Encoder"): RGB and depth at S/down_ratio, and grid² RGB tiles.
 
 One backbone and one set of CRS projections serve all three streams:
 

@@ -1,7 +1,7 @@
-"""FSE: fine-grained semantic enhancement (shared spec §1.5): BIS, foreground gating, patch
+"""FSE: fine-grained semantic enhancement (the release's ``FSE``): BIS, foreground gating, patch
 re-weighting over the grid×grid blocks and four CoA cross-attention blocks.
 
-Variants (shared spec §0), March-2025 = the released checkpoint:
+Variants (docs/differences.md), March-2025 = the released checkpoint:
 
 * ``bis_variant``: march2025 → b = 2r, integrity = ReLU(σ(P) − 5b);
   oct2025 → b = 1[r > 0.1] if (H_P // 8) is even else r, integrity = ReLU(σ(P) − b).

@@ -1,4 +1,4 @@
-"""Up-conv head (shared spec §1.6): the full-resolution shallow branch and the final logits P0.
+"""Up-conv head (docs/architecture.md): the full-resolution shallow branch and the final logits P0.
 
 1. S = CRS(Conv4×4/4(resize(cat[RGB, depth×3] → 4S)))  [B, emb, S, S];
 2. F = CRS(resize(M1 → S/2) + resize(S → S/2));

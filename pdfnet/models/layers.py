@@ -1,4 +1,4 @@
-"""Small building blocks shared by the PDFNet modules (shared spec §1.1).
+"""Small building blocks shared by the PDFNet modules (docs/architecture.md).
 
 Everything here is layout-agnostic plain PyTorch: RMSNorm (channels-first and channels-last),
 the CRS block (Conv3×3 → RMSNorm → SiLU), SwiGLU, the single-head cross-attention used by CoA

@@ -1,4 +1,4 @@
-"""Segmentation-style Swin Transformer, the PDFNet backbone (shared spec §1.2, fixture README §4).
+"""Segmentation-style Swin Transformer, the PDFNet backbone (the release's ``models/swin_transformer.py``).
 
 This is the mmseg/"Swin for detection" flavour the release uses, which differs from timm's
 classification Swin in ways that change the output of the released weights:
