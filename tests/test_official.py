@@ -228,7 +228,7 @@ def test_timm_backbone_weights_file_is_loaded_by_build_model(tmp_path):
     [(128, [32, 16, 8, 8, 8]), (384, [96, 48, 24, 16, 16]), (1024, [256, 128, 64, 32, 32])],
 )
 def test_paper_model_size_ladder(size, sides):
-    """The release's accepted sizes and side-output ladder (fixture README §9), by shape propagation."""
+    """The release's accepted sizes and side-output ladder (docs/architecture.md), by shape propagation."""
     with torch.device("meta"):
         model = build_model(ModelConfig(backbone_weights=None)).eval()
         out = model(torch.empty(1, 3, size, size), torch.empty(1, 1, size, size), with_depth_decoder=True)
