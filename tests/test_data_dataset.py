@@ -49,7 +49,7 @@ def test_eval_item_contract(tmp_path):
     write_split(tmp_path, "DIS-VD")
     ds = DISDataset(tmp_path, "DIS-VD", size=32, train=False, eval_depth="base")
     item = ds[1]
-    assert set(item) == {"image", "gt", "depth", "stem", "orig_size", "gt_path"}
+    assert set(item) == {"image", "gt", "depth", "stem", "orig_size", "gt_path", "gt_alpha"}
     assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.float32
     assert item["gt"].shape == item["depth"].shape == (1, 32, 32)
     assert item["gt"].dtype == item["depth"].dtype == torch.float32

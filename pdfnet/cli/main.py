@@ -17,6 +17,7 @@ from pdfnet.errors import UserError
 #: Subcommand modules under ``pdfnet.cli``, in ``--help`` order.
 COMMANDS: tuple[str, ...] = (
     "synth",
+    "data",
     "config_cmd",
     "depth",
     "predict",

@@ -1,41 +1,50 @@
-"""DIS5K discovery, the PDFNet dataset with the release's augmentations, and synthetic DIS-like data."""
+"""DIS5K and generic dataset discovery, dataset checks, the PDFNet dataset with the release's
+augmentations, and synthetic DIS-like data.
 
-from pdfnet.data.build import (
-    ShardSampler,
-    build_dataloader,
-    build_datasets,
-    build_eval_dataset,
-    build_train_dataset,
-    set_epoch,
-)
-from pdfnet.data.dataset import DISDataset, sample_rng
-from pdfnet.data.dis5k import (
-    DIS5K_SPLITS,
-    Sample,
-    SplitIndex,
-    available_depths,
-    discover,
-    discover_split,
-)
-from pdfnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize_image, normalize_image
+Names are imported on first use (PEP 562), so the torch-free parts (discovery in
+:mod:`pdfnet.data.dis5k`, checks in :mod:`pdfnet.data.check`) can be used without importing torch.
+"""
 
-__all__ = [
-    "DIS5K_SPLITS",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "DISDataset",
-    "Sample",
-    "ShardSampler",
-    "SplitIndex",
-    "available_depths",
-    "build_dataloader",
-    "build_datasets",
-    "build_eval_dataset",
-    "build_train_dataset",
-    "denormalize_image",
-    "discover",
-    "discover_split",
-    "normalize_image",
-    "sample_rng",
-    "set_epoch",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "ShardSampler": "build",
+    "build_dataloader": "build",
+    "build_datasets": "build",
+    "build_eval_dataset": "build",
+    "build_train_dataset": "build",
+    "set_epoch": "build",
+    "DISDataset": "dataset",
+    "sample_rng": "dataset",
+    "DIS5K_SPLITS": "dis5k",
+    "Sample": "dis5k",
+    "SplitIndex": "dis5k",
+    "available_depths": "dis5k",
+    "discover": "dis5k",
+    "discover_split": "dis5k",
+    "CheckReport": "check",
+    "check_splits": "check",
+    "DataCheckError": "check",
+    "IMAGENET_MEAN": "transforms",
+    "IMAGENET_STD": "transforms",
+    "denormalize_image": "transforms",
+    "normalize_image": "transforms",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pdfnet.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pdfnet.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

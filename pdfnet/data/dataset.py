@@ -11,6 +11,7 @@ Each item is a dict that ``torch.utils.data.default_collate`` batches directly:
 ``stem``                  str
 ``orig_size``             int64 ``[2]``: the image's original (H, W)
 ``gt_path``               str: the original-resolution GT file (for evaluation at full size)
+``gt_alpha``              bool: the GT is the alpha channel of ``gt_path`` (an RGBA image)
 ========================  ===========================================================================
 
 Resizing follows the release (``dataloaders/Mydataset.py``): the image goes to S×S ignoring the aspect ratio
@@ -45,14 +46,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, get_worker_info
 
-from pdfnet.data.dis5k import Sample, discover_split
+from pdfnet.data.dis5k import DEPTH_ASPECT_TOL, GT_THRESHOLD, Sample, discover_split
 from pdfnet.data.transforms import augment_train, normalize_image
 from pdfnet.errors import UserError
-from pdfnet.utils.io import read_gray, read_gray_float, read_rgb
+from pdfnet.utils.io import read_alpha, read_gray, read_gray_float, read_rgb
 
-GT_THRESHOLD = 128
-"""GT pixels strictly above this 8-bit value are foreground."""
-_ASPECT_TOL = 0.02
 _worker_ready = False
 
 
@@ -152,7 +150,7 @@ class DISDataset(Dataset):
         d = read_gray_float(path)
         if d.shape != img_hw:
             ar_img, ar_d = img_hw[1] / img_hw[0], d.shape[1] / d.shape[0]
-            if abs(ar_d / ar_img - 1.0) > _ASPECT_TOL:
+            if abs(ar_d / ar_img - 1.0) > DEPTH_ASPECT_TOL:
                 raise UserError(
                     f"{self.split}: depth map {path} is {d.shape[0]}x{d.shape[1]} but image {image_path} is "
                     f"{img_hw[0]}x{img_hw[1]} (different aspect ratio: stale or mismatched depth?)"
@@ -169,7 +167,7 @@ class DISDataset(Dataset):
         s = self.samples[index]
         rgb = read_rgb(s.image)
         h, w = rgb.shape[:2]
-        gt_u8 = read_gray(s.gt)
+        gt_u8 = read_alpha(s.gt) if s.gt_alpha else read_gray(s.gt)
         if gt_u8.shape != (h, w):
             raise UserError(
                 f"{self.split}: GT {s.gt} is {gt_u8.shape[0]}x{gt_u8.shape[1]} but image {s.image} is "
@@ -209,6 +207,7 @@ class DISDataset(Dataset):
         out.update(item)
         out["stem"] = s.stem
         out["gt_path"] = str(s.gt)
+        out["gt_alpha"] = s.gt_alpha
         return out
 
     def __repr__(self) -> str:

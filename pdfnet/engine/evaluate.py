@@ -152,7 +152,7 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     from pdfnet.engine.checkpoint import load_model_for_inference
     from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
     from pdfnet.metrics import DISMetrics, write_report, write_split_json
-    from pdfnet.utils.io import read_gray, write_image
+    from pdfnet.utils.io import read_alpha, read_gray, write_image
 
     device = torch.device(device)
     info = D.current_info()
@@ -170,7 +170,8 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
             for i in range(prob.shape[0]):
                 h, w = (int(v) for v in batch["orig_size"][i])
                 pred = prob_to_uint8(prob_to_size(prob[i:i + 1], (h, w)))  # the release: back to W×H
-                gt = read_gray(batch["gt_path"][i])
+                gt_path = batch["gt_path"][i]
+                gt = read_alpha(gt_path) if bool(batch["gt_alpha"][i]) else read_gray(gt_path)
                 if gt.shape != (h, w):
                     raise UserError(f"{split}: GT {batch['gt_path'][i]} is {gt.shape}, the image {(h, w)}")
                 acc.update(pred, gt, name=batch["stem"][i])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from pdfnet.errors import ImageReadError, UserError
 
@@ -66,6 +67,30 @@ def read_gray(path: str | os.PathLike, keep_16bit: bool = False) -> np.ndarray:
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"unsupported image dtype {img.dtype}: {path}")
     return img
+
+
+def read_alpha(path: str | os.PathLike) -> np.ndarray:
+    """The alpha channel of an RGBA image as uint8 ``[H, W]`` (16-bit alpha reduced to 8 bits).
+
+    Raises:
+        ImageReadError: unreadable, or the image has no alpha channel.
+    """
+    img = _decode(path, cv2.IMREAD_UNCHANGED)
+    if img.ndim != 3 or img.shape[2] != 4:
+        raise ImageReadError(f"image has no alpha channel (needed as its mask): {path}")
+    a = img[:, :, 3]
+    if a.dtype == np.uint16:
+        a = (a.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def has_alpha(path: str | os.PathLike) -> bool:
+    """Whether an image file has an alpha channel, from its header (False when it cannot be opened)."""
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("RGBA", "LA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+    except (OSError, ValueError, SyntaxError):
+        return False
 
 
 def read_gray_float(path: str | os.PathLike) -> np.ndarray:
