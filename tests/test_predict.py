@@ -223,6 +223,9 @@ def test_from_pretrained_train_state_and_hub(release, tmp_path, monkeypatch):
     assert hub_mod.resolve_checkpoint("Tennineee/PDFNet") == release / "PDFNet_Best.pth"
     assert calls == [("Tennineee/PDFNet", "PDFNet_Best.pth")]
     calls.clear()
+    hub_mod.resolve_checkpoint("Tennineee/PDFNet-General")
+    assert calls == [("Tennineee/PDFNet-General", "PDF-Generally.pth")]
+    calls.clear()
     hub_mod.resolve_checkpoint("owner/repo/sub/w.safetensors")
     assert calls == [("owner/repo", "sub/w.safetensors")]
 

@@ -6,7 +6,8 @@ Accepted forms (tried in this order):
    ``config.yaml``) or file, or the official ``PDFNet_Best.pth``;
 2. ``owner/name/path/in/repo.ext``: that file from the Hub repo ``owner/name``;
 3. ``owner/name``: a known repo's checkpoint file (:data:`KNOWN_REPOS`, e.g. ``Tennineee/PDFNet`` →
-   ``PDFNet_Best.pth``), else our release layout (``config.yaml`` + ``model.safetensors``).
+   ``PDFNet_Best.pth``, ``Tennineee/PDFNet-General`` → ``PDF-Generally.pth``), else our release layout
+   (``config.yaml`` + ``model.safetensors``).
 
 Downloads go through :func:`huggingface_hub.hf_hub_download` (its cache, its offline mode, its token
 handling). Tests monkeypatch :data:`hf_hub_download` in this module.
@@ -27,7 +28,8 @@ except ImportError:  # pragma: no cover
 
 #: Hub repos whose checkpoint is not in our release layout: repo id → file name.
 KNOWN_REPOS: dict[str, str] = {
-    "Tennineee/PDFNet": "PDFNet_Best.pth",
+    "Tennineee/PDFNet": "PDFNet_Best.pth",  # the DIS5K release (the paper's model)
+    "Tennineee/PDFNet-General": "PDF-Generally.pth",  # the authors' general-purpose weights, same layout
 }
 RELEASE_FILES: tuple[str, ...] = ("config.yaml", "model.safetensors")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/.+)?$")

@@ -132,6 +132,7 @@ class Predictor:
         Args:
             ckpt: our safetensors release (folder or file), our train checkpoint / run folder, the
                 official ``PDFNet_Best.pth``, or a Hugging Face Hub id (``Tennineee/PDFNet``,
+                ``Tennineee/PDFNet-General`` (``PDF-Generally.pth``),
                 ``owner/name`` holding our release, or ``owner/name/file.pth``); see
                 :mod:`pdfnet.inference.hub`.
             depth_model: ``small``/``base``/``large``, a Hub id or a local folder of a DAv2 model
