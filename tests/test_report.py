@@ -53,10 +53,12 @@ def test_te_all_is_pooled_exactly(split_dir):
 def test_report_cli_writes_tables_and_plots(split_dir, tmp_path, capsys):
     json_dir, everything = split_dir
     out = tmp_path / "rep"
-    args = ["report", "--json-dir", str(json_dir), "--out", str(out), "--compare", "--method", "mine"]
+    args = ["report", "--json-dir", str(json_dir), "--out", str(out), "--compare", "--method", "mine",
+            "--protocol", "dis"]
     assert main(args) == 0
     md = (out / "table.md").read_text()
-    assert "max of the dataset-mean F curve" in md and "TTA: on" in md and "resolution: 1024" in md
+    assert "protocol: DIS" in md and "max of the dataset-mean F curve" in md
+    assert "TTA: on" in md and "resolution: 1024" in md
     assert "DIS-TE(all)" in md and "mine" in md and "BiRefNet'24" in md
     lines = (out / "table.csv").read_text().splitlines()
     rows = [r for r in csv.reader(lines) if r and not r[0].startswith("#")]
@@ -73,12 +75,44 @@ def test_report_cli_writes_tables_and_plots(split_dir, tmp_path, capsys):
     assert (out / "pr_DIS-VD.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_maxf_rule_meanpr_and_engine_style_call(split_dir, tmp_path):
+def _f_of_mean_pr(doc: dict) -> float:
+    """The official PDFNet evaluator's Fmax, recomputed from a split JSON's mean P/R curves."""
+    p = np.asarray(doc["curves"]["precision"], dtype=np.float64)
+    r = np.asarray(doc["curves"]["recall"], dtype=np.float64)
+    return float(np.max(1.3 * p * r / (0.3 * p + r + 1e-16)))
+
+
+def test_compare_defaults_to_the_paper_protocol(split_dir, tmp_path, capsys):
     json_dir, _ = split_dir
     docs = load_docs(json_dir)
-    res = write_report({k: v["dataset"] for k, v in docs.items()}, json_dir, maxf_rule="meanPR", plots=False)
+    out = tmp_path / "rep"
+    assert main(["report", "--json-dir", str(json_dir), "--out", str(out), "--compare", "--method", "mine",
+                 "--no-plots"]) == 0
+    assert "table protocol: paper" in capsys.readouterr().out
+    md = (out / "table.md").read_text()
+    assert md.splitlines()[0].startswith("_protocol: paper") and "mean of TE1-4 in every column" in md
+    rows = [r for r in csv.reader((out / "table.csv").read_text().splitlines()) if r and r[0] == "mine"]
+    mine = {r[2]: [float(v) for v in r[3:]] for r in rows}
+    te = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
+    for split in ("DIS-VD", *te):  # our Fmax is F(mean P, mean R) of the split's own curves
+        assert mine[split][0] == pytest.approx(_f_of_mean_pr(docs[split]), abs=1e-12), split
+    for col in range(6):  # DIS-TE(all) is the mean of TE1-4 in every column, HCE included
+        assert mine["DIS-TE(all)"][col] == pytest.approx(sum(mine[s][col] for s in te) / 4, abs=1e-12), col
+    assert mine["DIS-TE(all)"][0] == pytest.approx(te_all_mean(docs, "maxF_meanPR"), abs=1e-12)
+    # the DIS protocol, asked for, pools instead
+    assert main(["report", "--json-dir", str(json_dir), "--out", str(out), "--compare", "--protocol", "dis",
+                 "--method", "mine", "--no-plots"]) == 0
+    rows = [r for r in csv.reader((out / "table.csv").read_text().splitlines()) if r and r[0] == "mine"]
+    pooled = pool([docs[s] for s in te])["dataset"]
+    assert float({r[2]: r for r in rows}["DIS-TE(all)"][3]) == pytest.approx(pooled["maxF"], abs=1e-12)
+
+
+def test_paper_protocol_and_engine_style_call(split_dir, tmp_path):
+    json_dir, _ = split_dir
+    docs = load_docs(json_dir)
+    res = write_report({k: v["dataset"] for k, v in docs.items()}, json_dir, protocol="paper", plots=False)
     md = (json_dir / "table.md").read_text()
-    assert "F of mean precision/recall" in md
+    assert "F(mean precision, mean recall)" in md
     vd = docs["DIS-VD"]["dataset"]
     assert f"{vd['maxF_meanPR']:.3f}".lstrip("0") in md
     assert "DIS-TE(all)" in res["docs"]  # the engine passes compute() dicts; the JSONs beside are used

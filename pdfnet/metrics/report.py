@@ -2,16 +2,19 @@
 
 Inputs are eval documents (:func:`pdfnet.metrics.folders.result_document`, schema ``pdfnet.eval/1``), one per
 split, e.g. ``DIS-VD.json``, ``DIS-TE1.json`` … ``DIS-TE4.json``. Their ``state`` holds exact sums (curve
-sums,
-scalar sums, counts), so **DIS-TE(all)** is pooled exactly over all TE1-4 images (2000 in DIS5K): the pooled
-maxF is the max of the mean F curve over all pooled images, not the mean of the four split values (the
-PDFNet v1 paper's TE(ALL) column is the mean of TE1-4; ``te_all_mean`` gives that number too).
+sums, scalar sums, counts), so DIS-TE(all) can be pooled exactly over all TE1-4 images (2000 in DIS5K).
 
-Columns follow the paper: Fmax, Fw, Em (mean E), Sα, MAE, plus HCE (official IS-Net protocol). The Fmax rule
-is
-stated in the header line: ``curve`` (max of the dataset-mean F curve, default, DIS/BiRefNet rule) or
-``meanPR`` (F of mean precision/recall, the official PDFNet evaluator's rule, which the paper's own numbers
-use). Published rows of other methods (:mod:`pdfnet.metrics.published`) can be added with ``compare=True``.
+Columns follow the paper: Fmax, Fw, Em (mean E), Sα, MAE, plus HCE (official IS-Net protocol). Two table
+protocols (:data:`PROTOCOLS`), named in the header line of every table:
+
+* ``paper`` — how the PDFNet paper's table (and so the published rows, :mod:`pdfnet.metrics.published`) was
+  made: Fmax = max over thresholds of F(mean precision, mean recall) (the official PDFNet evaluator), and
+  DIS-TE(all) = the mean of the TE1-4 values, column by column.
+* ``dis`` — the DIS / BiRefNet protocol: Fmax = max of the dataset-mean F curve, and DIS-TE(all) pooled
+  exactly over the images of TE1-4 (its Fmax is *not* the mean of the four split values).
+
+With published rows (``compare=True``) the default is ``paper``, so that our row is made like theirs;
+otherwise ``dis``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,17 @@ COLUMNS: dict[str, tuple[str, int]] = {
     "Fmax": ("maxF", 3), "Fw": ("wF", 3), "Em": ("meanE", 3), "S": ("S", 3), "MAE": ("MAE", 3),
     "HCE": ("HCE", 0),
 }
-MAXF_RULES = {"curve": "maxF", "meanPR": "maxF_meanPR"}
+#: protocol → (aggregate key of the Fmax column, how DIS-TE(all) is formed: "mean" of TE1-4 or "pooled")
+PROTOCOLS: dict[str, tuple[str, str]] = {"paper": ("maxF_meanPR", "mean"), "dis": ("maxF", "pooled")}
+
+
+def resolve_protocol(protocol: str | None, compare: bool) -> str:
+    """``protocol``, or the default: ``paper`` with published rows (they were made so), else ``dis``."""
+    if protocol is None:
+        return "paper" if compare else "dis"
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown table protocol {protocol!r} (use {' or '.join(PROTOCOLS)})")
+    return protocol
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -116,7 +129,8 @@ def with_te_all(docs: dict[str, dict]) -> dict[str, dict]:
 
 
 def te_all_mean(docs: Mapping[str, dict], key: str) -> float:
-    """Mean of TE1-4 split values of an aggregate (how the PDFNet v1 table's TE(ALL) column was formed)."""
+    """Mean of TE1-4 split values of an aggregate (how the PDFNet v1 table's TE(ALL) column was formed; the
+    ``paper`` protocol's DIS-TE(all))."""
     vals = [docs[s]["dataset"].get(key) for s in TE_SPLITS]
     if any(v is None for v in vals):
         return float("nan")
@@ -147,21 +161,37 @@ def _settings(docs: Mapping[str, dict]) -> dict[str, str]:
     return {"tta": one("tta"), "resolution": one("resolution")}
 
 
-def header_line(docs: Mapping[str, dict], maxf_rule: str = "curve") -> str:
-    """One line stating the Fmax rule, TTA and resolution."""
+def header_line(docs: Mapping[str, dict], protocol: str = "dis") -> str:
+    """One line naming the protocol (Fmax rule, how TE(all) is formed), TTA and resolution."""
     s = _settings(docs)
-    rule = ("max of the dataset-mean F curve (DIS/BiRefNet rule)" if maxf_rule == "curve"
-            else "F of mean precision/recall (official PDFNet evaluator rule)")
-    return (f"Fmax = {rule}, beta^2 = 0.3, 256 thresholds; Em = mean E; "
-            "HCE = official IS-Net (relax 5, eps 2); "
+    if protocol == "paper":
+        rule = ("protocol: paper (official PDFNet evaluator) - Fmax = max over thresholds of "
+                "F(mean precision, mean recall); DIS-TE(all) = mean of TE1-4 in every column")
+    else:
+        rule = ("protocol: DIS (DIS/BiRefNet evaluators) - Fmax = max of the dataset-mean F curve; "
+                "DIS-TE(all) pooled over all TE1-4 images")
+    return (f"{rule}; beta^2 = 0.3, 256 thresholds; Em = mean E; HCE = official IS-Net (relax 5, eps 2); "
             f"TTA: {s['tta']}; resolution: {s['resolution']}")
 
 
-def table_rows(docs: Mapping[str, dict], method: str = "ours", maxf_rule: str = "curve",
+def _cell(dataset: Mapping[str, Any], fmax_key: str) -> dict[str, float | None]:
+    """One split's table cell ``{column: value or None}`` from its aggregates."""
+    cell: dict[str, float | None] = {}
+    for col, (key, _) in COLUMNS.items():
+        v = dataset.get(fmax_key if col == "Fmax" else key)
+        cell[col] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    return cell
+
+
+def table_rows(docs: Mapping[str, dict], method: str = "ours", protocol: str = "dis",
                compare: bool = False) -> tuple[list[str], list[dict]]:
-    """``(splits, rows)``; each row ``{"method", "params", split: {column: value or None}}``."""
-    if maxf_rule not in MAXF_RULES:
-        raise UserError(f"unknown maxF rule {maxf_rule!r} (use curve or meanPR)")
+    """``(splits, rows)``; each row ``{"method", "params", split: {column: value or None}}``.
+
+    Our row follows ``protocol`` (:data:`PROTOCOLS`): its Fmax key, and DIS-TE(all) as the column-wise
+    mean of TE1-4 (``paper``, when all four are there) or the pooled document (``dis``).
+    """
+    protocol = resolve_protocol(protocol, compare)
+    fmax_key, te_all_rule = PROTOCOLS[protocol]
     splits = ordered_splits(docs)
     rows: list[dict] = []
     if compare:
@@ -171,15 +201,13 @@ def table_rows(docs: Mapping[str, dict], method: str = "ours", maxf_rule: str = 
                 pub = entry["splits"].get("DIS-TE(ALL)" if sp == TE_ALL else sp)
                 row[sp] = {c: (None if pub is None or c == "HCE" else pub[c]) for c in COLUMNS}
             rows.append(row)
-    ours = {"method": method, "params": ""}
+    ours: dict[str, Any] = {"method": method, "params": ""}
     for sp in splits:
-        ds = docs[sp]["dataset"]
-        cell = {}
-        for col, (key, _) in COLUMNS.items():
-            k = MAXF_RULES[maxf_rule] if col == "Fmax" else key
-            v = ds.get(k)
-            cell[col] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-        ours[sp] = cell
+        ours[sp] = _cell(docs[sp]["dataset"], fmax_key)
+    if TE_ALL in splits and te_all_rule == "mean" and all(s in docs for s in TE_SPLITS):
+        parts = [ours[s] for s in TE_SPLITS]
+        ours[TE_ALL] = {c: (None if any(p[c] is None for p in parts) else sum(p[c] for p in parts) / 4)
+                        for c in COLUMNS}
     rows.append(ours)
     return splits, rows
 
@@ -246,13 +274,17 @@ def to_latex(splits: list[str], rows: list[dict], header: str) -> str:
 
 
 def write_tables(docs: Mapping[str, dict], out_dir: str | os.PathLike, method: str = "ours",
-                 maxf_rule: str = "curve", compare: bool = False) -> dict[str, Path]:
-    """Write ``table.md``, ``table.csv``, ``table.tex``; returns their paths."""
+                 protocol: str | None = None, compare: bool = False) -> dict[str, Path]:
+    """Write ``table.md``, ``table.csv``, ``table.tex``; returns their paths.
+
+    ``protocol``: ``paper`` or ``dis`` (:data:`PROTOCOLS`); None = ``paper`` with ``compare``, else ``dis``.
+    """
     out = Path(out_dir)
-    header = header_line(docs, maxf_rule)
+    protocol = resolve_protocol(protocol, compare)
+    header = header_line(docs, protocol)
     if compare:
         header += f"; published rows: {PUBLISHED_SOURCE} (their own evaluators)"
-    splits, rows = table_rows(docs, method, maxf_rule, compare)
+    splits, rows = table_rows(docs, method, protocol, compare)
     paths = {}
     for ext, fn in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
         paths[ext] = atomic_write_bytes(out / f"table.{ext}", fn(splits, rows, header).encode())
@@ -315,7 +347,7 @@ def plot_curves(docs: Mapping[str, dict], out_dir: str | os.PathLike) -> list[Pa
 
 
 def write_report(results: Mapping[str, Any] | str | os.PathLike, out_dir: str | os.PathLike, *,
-                 method: str = "ours", maxf_rule: str = "curve", compare: bool = False,
+                 method: str = "ours", protocol: str | None = None, compare: bool = False,
                  plots: bool = True) -> dict[str, Any]:
     """Tables + plots for a set of splits.
 
@@ -323,7 +355,7 @@ def write_report(results: Mapping[str, Any] | str | os.PathLike, out_dir: str | 
         results: a folder of eval JSONs, or ``{split: document}``, or ``{split: compute() dict}`` (then the
             documents are read from ``<out_dir>/<split>.json`` when present, else table only).
         out_dir: output folder.
-        method, maxf_rule, compare: see :func:`write_tables`.
+        method, protocol, compare: see :func:`write_tables`.
         plots: also write the PNG curves.
 
     Returns:
@@ -342,6 +374,6 @@ def write_report(results: Mapping[str, Any] | str | os.PathLike, out_dir: str | 
             else:
                 docs[split] = {"dataset": dict(v), "meta": {"split": split}}
     docs = with_te_all({k: v for k, v in docs.items()}) if all("state" in d for d in docs.values()) else docs
-    tables = write_tables(docs, out, method=method, maxf_rule=maxf_rule, compare=compare)
+    tables = write_tables(docs, out, method=method, protocol=protocol, compare=compare)
     pngs = plot_curves({k: v for k, v in docs.items() if "curves" in v}, out) if plots else []
     return {"docs": docs, "tables": tables, "plots": pngs}
