@@ -89,8 +89,13 @@ def _print_summary(doc: dict) -> None:
     ds = doc["dataset"]
     meta = doc["meta"]
     print(f"{ds['n_images']} images, {meta['time_s']:.1f} s, {meta['workers']} process(es)")
+    notes = {"maxF": "max of the mean F curve (DIS rule)",
+             "maxF_meanPR": "F of mean precision/recall (official PDFNet evaluator)"}
     for k in _SHOW:
-        if k in ds:
+        if k in ds and k in notes:
+            v = ds[k]
+            print(f"  {k:12s} {'nan' if v is None else f'{v:.4f}'}   {notes[k]}")
+        elif k in ds:
             v = ds[k]
             print(f"  {k:12s} {'nan' if v is None else (f'{v:.2f}' if k == 'HCE' else f'{v:.4f}')}")
     if meta.get("n_resized"):

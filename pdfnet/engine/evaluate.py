@@ -220,11 +220,13 @@ def run_model_eval(args: Any) -> int:
     finally:
         D.cleanup()
     if info.is_main:
-        keys = ("maxF", "wF", "meanE", "S", "MAE", "HCE")
-        print(f"{'split':10s} " + " ".join(f"{k:>7s}" for k in keys) + f"   (tta={'on' if tta else 'off'})")
+        keys = ("maxF", "maxF_meanPR", "wF", "meanE", "S", "MAE", "HCE")
+        print(f"{'split':10s} " + " ".join(f"{k:>11s}" for k in keys) + f"   (tta={'on' if tta else 'off'})")
         for split, r in results.items():
-            cells = [f"{r.get(k, float('nan')):7.1f}" if k == "HCE" else f"{r.get(k, float('nan')):7.4f}"
+            cells = [f"{r.get(k, float('nan')):11.1f}" if k == "HCE" else f"{r.get(k, float('nan')):11.4f}"
                      for k in keys]
             print(f"{split:10s} " + " ".join(cells))
+        print("maxF: max of the mean F curve (DIS rule); maxF_meanPR: F of mean precision/recall "
+              "(the official PDFNet evaluator, the paper's table)")
         print(f"wrote per-split JSONs, tables and plots to {out_dir}")
     return 0
