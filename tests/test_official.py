@@ -209,6 +209,21 @@ def test_swin_b_timm_hub_layout_maps_every_backbone_key(monkeypatch):
     assert len(report.loaded) == 325
 
 
+def test_timm_backbone_weights_offline_is_one_clear_error(monkeypatch):
+    """``backbone_weights: timm`` without network (or cache) names the fix instead of a traceback."""
+    timm = pytest.importorskip("timm")
+
+    def offline(*a, **kw):
+        raise OSError("We couldn't connect to 'https://huggingface.co'.\nCheck your connection")
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(CheckpointError, match=r"backbone_weights=timm: cannot fetch .*couldn't connect.*"
+                                              r"backbone_weights=PATH, or null") as e:
+        load_swin_imagenet(build_model(ModelConfig(backbone="swin_tiny_test", emb=16, input_size=64,
+                                                   backbone_weights=None)).encoder.backbone, "timm")
+    assert "\n" not in str(e.value)
+
+
 def test_timm_backbone_weights_file_is_loaded_by_build_model(tmp_path):
     """``timm:<name>`` + a local file: build_model loads the timm state dict (name/shape match)."""
     timm = pytest.importorskip("timm")

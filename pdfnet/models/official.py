@@ -265,9 +265,17 @@ def _timm_to_release_swin(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
 
 
 def _fetch_timm_swin_b() -> dict[str, torch.Tensor]:
+    """timm's Swin-B ImageNet weights (network, or timm's / the Hub's cache); a failure is one clear line."""
     import timm
 
-    net = timm.create_model(TIMM_SWIN_B_HUB_ID, pretrained=True)
+    try:
+        net = timm.create_model(TIMM_SWIN_B_HUB_ID, pretrained=True)
+    except Exception as e:  # noqa: BLE001 - offline, proxy, auth, missing cache: all the user's to fix
+        msg = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise CheckpointError(
+            f"model.backbone_weights=timm: cannot fetch {TIMM_SWIN_B_HUB_ID} ({msg}); download a Swin-B "
+            "ImageNet checkpoint (e.g. the release's swin_base_patch4_window12_384_22k.pth) and set "
+            "model.backbone_weights=PATH, or null to start from random weights") from None
     return {k: v.detach() for k, v in net.state_dict().items()}
 
 
