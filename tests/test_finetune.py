@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import shared_path  # tests/ is on sys.path (rootdir conftest)
+from helpers import official_keys_path  # tests/ is on sys.path
 
 from pdfnet.config import Config
 from pdfnet.config.schema import ModelConfig
@@ -83,8 +83,7 @@ def test_official_layout_is_converted(tmp_path):
     src = _model(1)
     ours = src.state_dict()
     # invert the official → ours renaming on the official key list of the paper model
-    keys_tsv = shared_path("fixtures", "pdfnet_official", "keys.tsv")
-    keys = [line.split("\t")[0] for line in keys_tsv.read_text().splitlines()[1:]]
+    keys = [line.split("\t")[0] for line in official_keys_path().read_text().splitlines()[1:]]
     off = {}
     for k in keys:
         new = official._rename(k)
