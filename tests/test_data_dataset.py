@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -176,3 +177,36 @@ def test_missing_target_depth_fallback(tmp_path):
 
     ds = build_train_dataset(cfg)
     assert ds.target_depth == "large"
+
+
+def test_worker_errors_are_the_same_one_line_as_in_process(tmp_path):
+    write_split(tmp_path, "DIS-VD", n=2)
+    ds = DISDataset(tmp_path, "DIS-VD", size=16, train=False, eval_depth="base")
+    (tmp_path / "DIS-VD" / "images" / "s1.jpg").write_bytes(b"not an image")  # breaks mid-run
+    messages = []
+    for workers in (0, 2):
+        loader = build_dataloader(ds, 1, train=False, num_workers=workers)
+        with pytest.raises(ImageReadError) as e:
+            for _ in loader:
+                pass
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    assert "\n" not in messages[1] and messages[1].endswith(str(tmp_path / "DIS-VD" / "images" / "s1.jpg"))
+
+
+def test_alpha_masks_train_and_evaluate_like_mask_files(tmp_path):
+    d = write_split(tmp_path, "DIS-VD", n=2)
+    alpha_root = tmp_path / "alpha"
+    (alpha_root / "DIS-VD").mkdir(parents=True)
+    shutil.copytree(d / "depth_base", alpha_root / "DIS-VD" / "depth_base")
+    (alpha_root / "DIS-VD" / "images").mkdir()
+    for i in range(2):
+        bgr = cv2.imread(str(d / "images" / f"s{i}.jpg"))
+        mask = cv2.imread(str(d / "masks" / f"s{i}.png"), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(alpha_root / "DIS-VD" / "images" / f"s{i}.png"), np.dstack([bgr, mask]))
+    ref = DISDataset(tmp_path, "DIS-VD", size=16, train=False, eval_depth="base", target_depth=None)
+    alpha = DISDataset(alpha_root, "DIS-VD", size=16, train=False, eval_depth="base")
+    assert alpha.index.layout == "alpha"
+    for i in range(2):
+        a, r = alpha[i], ref.load(i, "base")
+        assert torch.equal(a["gt"], r["gt"]) and a["gt_alpha"] is True

@@ -36,7 +36,10 @@ def _decode(path: str | os.PathLike, flags: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"file not found: {path}")
-    buf = np.fromfile(path, dtype=np.uint8)
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:  # vanished, permission, I/O error: name the file
+        raise ImageReadError(f"cannot read image ({e.strerror or e}): {path}") from None
     img = cv2.imdecode(buf, flags) if buf.size else None
     if img is None:
         raise ImageReadError(f"cannot decode image (corrupt or unsupported format): {path}")
