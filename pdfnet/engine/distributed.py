@@ -108,6 +108,10 @@ class ResumableDistributedSampler(DistributedSampler):
 
     ``set_start(n)`` skips the first ``n`` indices of this rank's list for the current epoch only; the
     next ``set_epoch`` clears it.
+
+    ``set_subset(indices)`` restricts the epoch to those dataset indices (``train.hard_half``): the same
+    ``seed + epoch`` permutation of the whole dataset, filtered, then padded and split over ranks as usual.
+    The next ``set_epoch`` clears it too.
     """
 
     def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0,
@@ -115,17 +119,44 @@ class ResumableDistributedSampler(DistributedSampler):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
                          drop_last=drop_last)
         self.start = 0
+        self.subset: list[int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
         self.start = 0
+        self.subset = None
 
     def set_start(self, start: int) -> None:
         self.start = int(start)
 
+    def set_subset(self, indices: list[int] | None) -> None:
+        self.subset = None if indices is None else sorted(set(int(i) for i in indices))
+
+    def _rank_indices(self) -> list[int]:
+        if self.subset is None:
+            return list(super().__iter__())
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed + self.epoch)
+            order = torch.randperm(len(self.dataset), generator=g).tolist()
+        else:
+            order = list(range(len(self.dataset)))
+        keep = set(self.subset)
+        indices = [i for i in order if i in keep]
+        n = self._subset_per_rank() * self.num_replicas
+        if not self.drop_last and indices:
+            indices += (indices * (n // len(indices) + 1))[: n - len(indices)]
+        return indices[:n][self.rank:n:self.num_replicas]
+
+    def _subset_per_rank(self) -> int:
+        n = len(self.subset or [])
+        if self.drop_last:
+            return n // self.num_replicas
+        return -(-n // self.num_replicas)
+
     def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())
-        return iter(indices[self.start:])
+        return iter(self._rank_indices()[self.start:])
 
     def __len__(self) -> int:
-        return max(0, self.num_samples - self.start)
+        per_rank = self.num_samples if self.subset is None else self._subset_per_rank()
+        return max(0, per_rank - self.start)
