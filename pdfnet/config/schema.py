@@ -1,8 +1,9 @@
 """Typed configuration schema: one dataclass per concern, composed into :class:`Config`.
 
 Every field has a type annotation that :mod:`pdfnet.config.loader` enforces; ``Literal`` fields are
-enums. Defaults are the paper recipe (the official release's ``args.py``), so
-``configs/pdfnet_swinb_dis5k.yaml`` only needs to name the data root.
+enums. Defaults are the paper recipe's network, loss, optimiser and loop (the official release's
+``args.py``); ``configs/pdfnet_swinb_dis5k.yaml`` adds, marked, what a bare config leaves out on purpose:
+ImageNet backbone weights (a default must not download), 8 loader workers, and TTA at evaluation.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ class ModelConfig:
     CPU tests/demo), or ``timm:<name>`` for any 4-stage timm backbone via ``features_only``."""
     backbone_weights: str | None = None
     """Pretrained backbone: a local ``.pth``/``.safetensors`` file (official Swin-B ImageNet release
-    layout or timm layout), ``timm`` to fetch timm's hub weights, or null for random init."""
+    layout or timm layout), ``timm`` to fetch timm's hub weights, or null for random init. The default is
+    null so that building a model never touches the network; the paper recipe sets ``timm`` (offline, a
+    failed fetch is one line naming a local file as the fix)."""
     emb: int = 128
     input_size: int = 1024
     patch_ratio: int = 8
