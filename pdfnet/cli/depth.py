@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--target-splits", nargs="+", metavar="SPLIT",
                        help="splits that get large_1024 with --model all (default: splits named *-TR)")
     where.add_argument("--images", metavar="DIR", help="folder form: a folder of images")
-    where.add_argument("--out", metavar="DIR", help="folder form: output folder (<out>/<stem>.png)")
+    where.add_argument("--out", metavar="DIR", help="folder form: output folder (<out>/<stem>.png, or .jpg)")
     what = p.add_argument_group("model")
     what.add_argument("--model", metavar="M",
                       help="all | comma list of small,base,large,large_1024 | a transformers depth model "
@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run_g.add_argument("--dtype", choices=("auto", "fp32", "fp16", "bf16"),
                        help="auto = fp16 on CUDA, fp32 on CPU")
     run_g.add_argument("--bit-depth", type=int, choices=(8, 16), help="PNG bit depth (default 8)")
+    run_g.add_argument("--format", choices=("png", "jpg"),
+                       help="png (default, lossless) or jpg: 8-bit JPEG at quality 95, as the release's "
+                            "depth notebook writes (the same map up to JPEG's loss)")
     run_g.add_argument("--workers", type=int, metavar="N", help="decode / write threads (default 4)")
     run_g.add_argument("--overwrite", action="store_true", help="redo finished maps too")
     run_g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -105,7 +108,7 @@ def _settings(args: argparse.Namespace) -> Config:
     d = cfg.depth
     if args.model is not None:
         d.models = [args.model]
-    for attr in ("name", "models_dir", "input_size", "batch_size", "dtype", "bit_depth", "workers",
+    for attr in ("name", "models_dir", "input_size", "batch_size", "dtype", "bit_depth", "format", "workers",
                  "target_splits", "device"):
         v = getattr(args, attr)
         if v is not None:
@@ -149,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("the folder form needs both --images and --out")
         if len(models) != 1:
             raise UserError("the folder form takes one model; run once per model (or use --data-root)")
-        jobs = plan_folder(args.images, args.out, models[0][0])
+        jobs = plan_folder(args.images, args.out, models[0][0], fmt=d.format)
     else:
         root = args.data_root or (cfg.data.root if args.config else None)
         if not root:
@@ -161,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
                 target_splits = d.target_splits
             else:
                 target_splits = [s for s in (splits or discover_splits(root)) if is_target_split(s)]
-        jobs = plan_dataset(root, [n for n, _ in models], splits=splits, target_splits=target_splits)
+        jobs = plan_dataset(root, [n for n, _ in models], splits=splits, target_splits=target_splits,
+                            fmt=d.format)
 
     rank, world, local_rank = dist_env()
     device = resolve_device(d.device)

@@ -154,6 +154,9 @@ class DepthConfig:
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     """``auto``: fp16 on CUDA, fp32 on CPU."""
     bit_depth: Literal[8, 16] = 8
+    format: Literal["png", "jpg"] = "png"
+    """``png`` (lossless) or ``jpg``: 8-bit JPEG at quality 95, like the release's depth files (they differ
+    from the PNGs by JPEG's loss only). The loader prefers ``.png`` when a stem has both."""
     workers: int = 4
     """Decode threads and encode/write threads (each)."""
     target_splits: list[str] | None = None

@@ -5,12 +5,17 @@ Pipeline (one pass per input size; DAv2-S/B/L at 518 share a pass, ``large_1024`
 1. Plan: list sources, shard them over ``torchrun`` ranks (``RANK``/``WORLD_SIZE``), read image sizes
    from file headers and check which outputs are already finished (threads). Finished = a PNG that
    decodes (PIL ``verify``: complete file, valid chunk CRCs) with the source's H×W and the requested
-   bit depth; anything else (missing, truncated, wrong size/bit depth) is redone.
+   bit depth, or a JPEG that decodes completely at the source's H×W; anything else (missing, truncated,
+   wrong size/bit depth) is redone.
 2. Batch: images are grouped by their network input size (so no padding ever changes results) and
    cut into batches of ``batch_size``.
 3. Decode in a thread pool, a few batches ahead; the main thread runs every model of the pass on each
    batch (pre/post-processing and min–max on the device), and a second thread pool encodes and writes
-   the PNGs atomically (temp file + rename), so a crash never leaves a partial file.
+   the maps atomically (temp file + rename), so a crash never leaves a partial file.
+
+Formats (:data:`DEPTH_FORMATS`): ``png`` (default; lossless, 8 or 16 bit) or ``jpg`` — 8-bit grayscale JPEG at
+quality 95, what the release's depth notebook writes (``cv2.imwrite`` of a ``.jpg`` with OpenCV's default
+quality). The two hold the same map up to JPEG's loss (small on smooth depth maps).
 4. Corrupt inputs are reported by name and skipped; the caller turns them into a non-zero exit.
 """
 
@@ -34,12 +39,16 @@ from tqdm import tqdm
 from pdfnet.depth.estimator import DepthEstimator
 from pdfnet.depth.registry import TARGET_ALIAS, depth_folder_name
 from pdfnet.errors import UserError
-from pdfnet.utils.io import ImageReadError, list_images, read_rgb, write_image
+from pdfnet.utils.io import ImageReadError, atomic_write_bytes, list_images, read_rgb, write_image
 
 log = logging.getLogger(__name__)
 
 IMAGE_DIRS: tuple[str, ...] = ("images", "im")
 """Image sub-folders of a split, in order of preference (the release's name first, then DIS5K's)."""
+DEPTH_FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg"}
+"""``depth.format`` → file suffix of the written maps."""
+JPEG_QUALITY = 95
+"""OpenCV's default JPEG quality, which the release's notebook used."""
 
 
 # ----------------------------------------------------------------------------------- planning
@@ -131,8 +140,10 @@ def is_target_split(split: str) -> bool:
     return s == "TR" or s.endswith("-TR") or s.endswith("_TR")
 
 
-def _dst_name(src: Path) -> str:
-    return src.stem + ".png"
+def _dst_name(src: Path, fmt: str = "png") -> str:
+    if fmt not in DEPTH_FORMATS:
+        raise UserError(f"depth format must be one of {', '.join(DEPTH_FORMATS)}, got {fmt!r}")
+    return src.stem + DEPTH_FORMATS[fmt]
 
 
 def _check_stems(srcs: list[Path], where: Path) -> None:
@@ -148,8 +159,9 @@ def plan_dataset(
     names: list[str],
     splits: list[str] | None = None,
     target_splits: list[str] | None = None,
+    fmt: str = "png",
 ) -> list[DepthJob]:
-    """Jobs for a DIS5K-layout tree: ``<root>/<split>/depth_<name>/<stem>.png`` per image.
+    """Jobs for a DIS5K-layout tree: ``<root>/<split>/depth_<name>/<stem>.<fmt>`` per image.
 
     Args:
         root: the data root (holds ``DIS-TR/``, ``DIS-VD/`` …).
@@ -157,6 +169,7 @@ def plan_dataset(
         splits: splits to do; None = every split found (:func:`discover_splits`).
         target_splits: the only splits that get ``large_1024``; None = every split.
             ``pdfnet depth --model all`` passes the training splits (:func:`is_target_split`).
+        fmt: ``png`` or ``jpg`` (:data:`DEPTH_FORMATS`).
     """
     root = resolve_root(root)
     available = discover_splits(root)
@@ -183,13 +196,14 @@ def plan_dataset(
         srcs = list_images(img_dir)
         _check_stems(srcs, img_dir)
         for src in srcs:
-            outs = {n: root / split / depth_folder_name(n) / _dst_name(src) for n in split_names}
+            outs = {n: root / split / depth_folder_name(n) / _dst_name(src, fmt) for n in split_names}
             jobs.append(DepthJob(src, outs))
     return jobs
 
 
-def plan_folder(images: str | os.PathLike, out: str | os.PathLike, name: str) -> list[DepthJob]:
-    """Jobs for a plain folder: ``<out>/<stem>.png`` for every image in ``images`` (one depth)."""
+def plan_folder(images: str | os.PathLike, out: str | os.PathLike, name: str, fmt: str = "png",
+                ) -> list[DepthJob]:
+    """Jobs for a plain folder: ``<out>/<stem>.<fmt>`` for every image in ``images`` (one depth)."""
     images, out = Path(images), Path(out)
     if not images.is_dir():
         raise UserError(f"images folder not found: {images}")
@@ -199,7 +213,7 @@ def plan_folder(images: str | os.PathLike, out: str | os.PathLike, name: str) ->
     if not srcs:
         raise UserError(f"no images found in {images}")
     _check_stems(srcs, images)
-    return [DepthJob(s, {name: out / _dst_name(s)}) for s in srcs]
+    return [DepthJob(s, {name: out / _dst_name(s, fmt)}) for s in srcs]
 
 
 def shard(jobs: list[DepthJob], rank: int, world_size: int) -> list[DepthJob]:
@@ -233,13 +247,16 @@ def header_size(path: Path) -> tuple[int, int] | None:
 
 
 def is_finished(dst: Path, size: tuple[int, int] | None, bits: int) -> bool:
-    """True if ``dst`` is a complete, valid PNG of ``size`` (H, W) at ``bits`` per pixel."""
+    """True if ``dst`` is a complete, valid PNG (or 8-bit JPEG) of ``size`` (H, W) at ``bits`` per pixel."""
     if not dst.is_file():
         return False
     try:
         with Image.open(dst) as im:
             mode, (w, h) = im.mode, im.size
-            im.verify()
+            if dst.suffix.lower() in (".jpg", ".jpeg"):
+                im.load()  # JPEG has no checksums: a full decode is what finds a truncated file
+            else:
+                im.verify()
     except Exception:  # noqa: BLE001 - any failure to read counts as unfinished
         return False
     if size is not None and (h, w) != tuple(size):
@@ -316,6 +333,13 @@ def _prefetch(
 
 
 def _encode_write(dst: Path | None, arr: np.ndarray) -> None:
+    suffix = ".png" if dst is None else dst.suffix.lower()
+    if suffix in (".jpg", ".jpeg"):  # the release's 8-bit JPEG at OpenCV's default quality, said explicitly
+        ok, buf = cv2.imencode(".jpg", arr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise UserError(f"JPEG encoding failed for {dst}")
+        atomic_write_bytes(dst, buf.tobytes())
+        return
     if dst is None:  # timing mode: encode, do not write
         ok, _ = cv2.imencode(".png", arr)
         if not ok:
@@ -368,7 +392,7 @@ def run_depth(
     Args:
         jobs: from :func:`plan_dataset` / :func:`plan_folder`; every output name must be a target.
         targets: one per depth name; estimators are loaded lazily, per pass.
-        bits: 8 or 16 (PNG bit depth).
+        bits: 8 or 16 (PNG bit depth; JPEG outputs are 8-bit only).
         batch_size: images per forward.
         workers: decode threads and encode/write threads (each).
         overwrite: redo finished outputs too.
@@ -378,6 +402,8 @@ def run_depth(
     """
     if bits not in (8, 16):
         raise UserError(f"bit depth must be 8 or 16, got {bits}")
+    if bits == 16 and any(d.suffix.lower() in (".jpg", ".jpeg") for j in jobs for d in j.outputs.values()):
+        raise UserError("JPEG depth maps are 8-bit; use --format png with --bit-depth 16")
     if batch_size < 1 or workers < 1:
         raise UserError("batch size and workers must be >= 1")
     by_name = {t.name: t for t in targets}
