@@ -210,3 +210,30 @@ def test_alpha_masks_train_and_evaluate_like_mask_files(tmp_path):
     for i in range(2):
         a, r = alpha[i], ref.load(i, "base")
         assert torch.equal(a["gt"], r["gt"]) and a["gt_alpha"] is True
+
+
+def test_val_fraction_holds_out_a_seeded_part_of_the_train_split(tmp_path):
+    from pdfnet.config import load_config
+
+    write_split(tmp_path, "train", n=6)
+    cfg = load_config(None, [f"data.root={tmp_path}", "data.train_split=train", "data.val_split=null",
+                             "data.val_fraction=0.34", "data.size=16", "data.target_depth=large_1024"]).data
+    train, val = build_datasets(cfg)
+    t, v = [s.stem for s in train.samples], [s.stem for s in val.samples]
+    assert len(v) == 2 and len(t) == 4 and sorted(t + v) == [f"s{i}" for i in range(6)]
+    assert not val.train and val.part == "val" and "depth_target" not in val[0]
+    assert [s.stem for s in build_datasets(cfg)[1].samples] == v  # same seed, same split
+    draws = set()
+    for seed in range(6):
+        cfg.val_seed = seed
+        draws.add(tuple(s.stem for s in build_datasets(cfg)[1].samples))
+    assert len(draws) > 1
+    cfg.val_split = "train"
+    with pytest.raises(UserError, match="data.val_split=null"):
+        build_datasets(cfg)
+    cfg.val_split, cfg.val_fraction = None, 0.0
+    with pytest.raises(UserError, match="no validation data"):
+        build_datasets(cfg)
+    cfg.val_fraction = 1.0
+    with pytest.raises(UserError, match=r"val_fraction must be in \[0, 1\)"):
+        build_datasets(cfg)

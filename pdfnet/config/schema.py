@@ -44,7 +44,13 @@ class DataConfig:
 
     root: str = "DIS5K"
     train_split: str = "DIS-TR"
-    val_split: str = "DIS-VD"
+    val_split: str | None = "DIS-VD"
+    """Validation split (a folder or list file); null with ``val_fraction`` > 0 holds out part of
+    ``train_split`` instead."""
+    val_fraction: float = 0.0
+    """When > 0 (and ``val_split`` is null): validate on this share of ``train_split``, drawn with
+    ``val_seed`` and left out of training."""
+    val_seed: int = 0
     test_splits: list[str] = field(
         default_factory=lambda: ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
     )

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from pdfnet.config.schema import DataConfig
 from pdfnet.data.dataset import DISDataset
-from pdfnet.data.dis5k import available_depths, resolve_split_dir
+from pdfnet.data.dis5k import split_depths
+from pdfnet.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -31,33 +32,61 @@ def resolve_target_depth(cfg: DataConfig, split: str) -> str | None:
     target = cfg.target_depth
     if not target or not cfg.allow_target_fallback:
         return target or None
-    if target not in available_depths(resolve_split_dir(cfg.root, split)):
+    present = split_depths(cfg.root, split)
+    if target not in present and "*" not in present:  # "*": a list file's depth column serves any name
         log.warning("%s: depth_%s/ not found; using depth_%s as the integrity-loss target (fallback)",
                     split, target, cfg.eval_depth)
         return cfg.eval_depth
     return target
 
 
+def holdout_part(cfg: DataConfig) -> bool:
+    """Whether validation is a hold-out of ``cfg.train_split`` (``val_fraction`` > 0, no ``val_split``).
+
+    Raises:
+        UserError: ``val_fraction`` outside [0, 1), or set together with a ``val_split``.
+    """
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise UserError(f"data.val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    if cfg.val_fraction > 0 and cfg.val_split:
+        raise UserError(f"data.val_fraction={cfg.val_fraction} holds out part of data.train_split for "
+                        f"validation, but data.val_split={cfg.val_split!r} is set too; set "
+                        "data.val_split=null to hold out, or data.val_fraction=0")
+    return cfg.val_fraction > 0
+
+
 def build_train_dataset(cfg: DataConfig, seed: int = 0) -> DISDataset:
-    """The training split of ``cfg`` with the release's augmentations (``cfg.augment``)."""
+    """The training split of ``cfg`` with the release's augmentations (``cfg.augment``), less the
+    held-out validation part when ``cfg.val_fraction`` is set."""
+    held = holdout_part(cfg)
     return DISDataset(
         cfg.root, cfg.train_split, size=cfg.size, train=True, input_depths=cfg.train_depths,
         eval_depth=cfg.eval_depth, target_depth=resolve_target_depth(cfg, cfg.train_split),
-        augment=cfg.augment, seed=seed,
+        augment=cfg.augment, seed=seed, part="train" if held else "all", val_fraction=cfg.val_fraction,
+        val_seed=cfg.val_seed,
     )
 
 
 def build_eval_dataset(cfg: DataConfig, split: str | None = None, size: int | None = None) -> DISDataset:
-    """An evaluation split (default ``cfg.val_split``): no augmentation, ``eval_depth`` input,
-    no ``depth_target``."""
+    """An evaluation split (default ``cfg.val_split``, or the held-out part of ``cfg.train_split`` with
+    ``cfg.val_fraction``): no augmentation, ``eval_depth`` input, no ``depth_target``."""
+    part = "all"
+    if split is None:
+        if holdout_part(cfg):
+            split, part = cfg.train_split, "val"
+        elif not cfg.val_split:
+            raise UserError("no validation data: set data.val_split, or data.val_fraction to hold out part "
+                            "of data.train_split, or train.val_every_epochs=0 to train without validation")
+        else:
+            split = cfg.val_split
     return DISDataset(
-        cfg.root, split or cfg.val_split, size=size or cfg.size, train=False,
-        input_depths=(), eval_depth=cfg.eval_depth, target_depth=None, augment=False,
+        cfg.root, split, size=size or cfg.size, train=False, input_depths=(), eval_depth=cfg.eval_depth,
+        target_depth=None, augment=False, part=part, val_fraction=cfg.val_fraction, val_seed=cfg.val_seed,
     )
 
 
 def build_datasets(cfg: DataConfig, seed: int = 0) -> tuple[DISDataset, DISDataset]:
-    """``(train, val)`` datasets for ``cfg.train_split`` / ``cfg.val_split``."""
+    """``(train, val)`` datasets for ``cfg.train_split`` / ``cfg.val_split`` (or its hold-out)."""
     return build_train_dataset(cfg, seed), build_eval_dataset(cfg)
 
 
@@ -144,6 +173,7 @@ __all__ = [
     "build_datasets",
     "build_eval_dataset",
     "build_train_dataset",
+    "holdout_part",
     "resolve_target_depth",
     "seed_worker",
     "set_epoch",

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -46,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, get_worker_info
 
-from pdfnet.data.dis5k import DEPTH_ASPECT_TOL, GT_THRESHOLD, Sample, discover_split
+from pdfnet.data.dis5k import DEPTH_ASPECT_TOL, GT_THRESHOLD, Sample, discover_split, hold_out
 from pdfnet.data.transforms import augment_train, normalize_image
 from pdfnet.errors import UserError
 from pdfnet.utils.io import read_alpha, read_gray, read_gray_float, read_rgb
@@ -93,6 +94,8 @@ class DISDataset(Dataset):
         seed: base seed of the per-sample generators.
         binarize_gt: binarise masks at ``> 128`` (default) or keep ``value / 255`` like the release.
         zoom_border: up-crop border in pixels (None: the release's 30 px scaled to ``size``).
+        part: ``all`` samples of the split, or the ``train`` / ``val`` part of a seeded hold-out of
+            ``val_fraction`` of them (:func:`pdfnet.data.dis5k.hold_out`, seed ``val_seed``).
     """
 
     def __init__(
@@ -109,6 +112,9 @@ class DISDataset(Dataset):
         *,
         binarize_gt: bool = True,
         zoom_border: int | None = None,
+        part: Literal["all", "train", "val"] = "all",
+        val_fraction: float = 0.0,
+        val_seed: int = 0,
     ) -> None:
         if size < 8:
             raise UserError(f"data size must be >= 8, got {size}")
@@ -130,6 +136,10 @@ class DISDataset(Dataset):
             needed.append(target_depth)
         self.index = discover_split(root, split, needed, require_gt=True)
         self.samples: tuple[Sample, ...] = self.index.samples
+        if part != "all":
+            kept = hold_out(self.samples, val_fraction, val_seed)[part == "val"]
+            self.samples = kept
+        self.part = part
         # Shared so that persistent DataLoader workers see set_epoch() calls made in the main process.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
@@ -212,7 +222,8 @@ class DISDataset(Dataset):
 
     def __repr__(self) -> str:
         mode = "train" if self.train else "eval"
-        return (f"DISDataset({self.split!r}, n={len(self)}, size={self.size}, {mode}, "
+        part = "" if self.part == "all" else f", part={self.part}"
+        return (f"DISDataset({self.split!r}{part}, n={len(self)}, size={self.size}, {mode}, "
                 f"layout={self.index.layout}, depths={self.index.depth_names})")
 
 

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from pdfnet.errors import UserError
 from pdfnet.utils.io import IMAGE_EXTS, has_alpha, list_images
 
@@ -499,6 +501,28 @@ def discover_split(
     return scan.index
 
 
+def hold_out(samples: Sequence[Sample], fraction: float, seed: int,
+             ) -> tuple[tuple[Sample, ...], tuple[Sample, ...]]:
+    """Split samples into ``(train, val)``: ``round(fraction · n)`` of them (at least 1, at most n − 1)
+    drawn with ``seed``, both parts in the input order. The draw depends only on the stems, the
+    fraction and the seed, so every process and every resumed run gets the same split.
+
+    Raises:
+        UserError: ``fraction`` not in (0, 1) or fewer than 2 samples.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise UserError(f"data.val_fraction must be in (0, 1), got {fraction}")
+    n = len(samples)
+    if n < 2:
+        raise UserError(f"data.val_fraction needs at least 2 samples in the training split, got {n}")
+    n_val = min(n - 1, max(1, round(fraction * n)))
+    order = sorted(range(n), key=lambda i: samples[i].stem)
+    perm = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, n])).permutation(n)
+    val = {order[j] for j in perm[:n_val]}
+    return (tuple(s for i, s in enumerate(samples) if i not in val),
+            tuple(s for i, s in enumerate(samples) if i in val))
+
+
 def discover(
     root: str | os.PathLike,
     splits: Sequence[str] = DIS5K_SPLITS,
@@ -529,6 +553,7 @@ __all__ = [
     "discover_split",
     "files_issue",
     "find_splits",
+    "hold_out",
     "is_list_split",
     "resolve_list_file",
     "resolve_split_dir",
