@@ -12,6 +12,14 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Dataset-check caches go to a temp folder, not the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PDFNET_CACHE_DIR", str(tmp_path_factory.mktemp("pdfnet-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     random.seed(0)

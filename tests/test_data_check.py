@@ -21,11 +21,6 @@ from pdfnet.data.dis5k import discover_split
 GENERIC = {"a photo.jpg": (20, 30), "b.png": (18, 24), "çafé 2.webp": (16, 16), "d d.bmp": (12, 20)}
 
 
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("PDFNET_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def _write(path: Path, img: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(path.suffix, img)
@@ -91,7 +86,7 @@ def test_corrupt_and_truncated_files_are_named(tmp_path):
     rep = check_splits(tmp_path, progress=False)
     assert _kinds(rep) == ["unreadable"]
     issue = rep.errors[0][1]
-    assert issue.message.startswith("3 files cannot be read or are corrupt")
+    assert issue.message.startswith("3 files are unreadable or corrupt")
     assert set(issue.files) == {"images/a photo.jpg (truncated JPEG (no end-of-image marker))",
                                 "masks/b.png (cannot decode image (corrupt or unsupported format))",
                                 "depth_small/d d.png (truncated PNG (no IEND chunk))"}
@@ -111,12 +106,12 @@ def test_mask_problems_sizes_levels_and_strict(tmp_path, capsys):
     assert "a photo.png 10x10 vs image 20x30" in rep.errors[0][1].message
     assert _kinds(rep, errors=False) == ["mask-channels", "mask-soft"]
     soft_msg = rep.warnings[1][1].message
-    assert soft_msg.startswith("1 mask are not binary (") and "b.png" in soft_msg
+    assert soft_msg.startswith("1 mask is not binary (") and "b.png" in soft_msg
     share = 4 / (18 * 24 + 10 * 10 + 16 * 16 + 12 * 20)
     assert rep.splits[0].soft_share == pytest.approx(share)
     assert main(["data", "check", str(tmp_path), "--strict", "--no-progress"]) == 1
     out = capsys.readouterr().out
-    assert "error: 1 mask are not binary" in out and "error: 1 mask are not single-channel" in out
+    assert "error: 1 mask is not binary" in out and "error: 1 mask is not single-channel" in out
 
 
 def test_stem_clash_and_orphan_mask(tmp_path):

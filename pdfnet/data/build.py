@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from pdfnet.config.schema import DataConfig
+from pdfnet.data.check import CheckReport, check_splits
 from pdfnet.data.dataset import DISDataset
 from pdfnet.data.dis5k import split_depths
 from pdfnet.errors import UserError
@@ -55,10 +56,14 @@ def holdout_part(cfg: DataConfig) -> bool:
     return cfg.val_fraction > 0
 
 
-def build_train_dataset(cfg: DataConfig, seed: int = 0) -> DISDataset:
+def build_train_dataset(cfg: DataConfig, seed: int = 0, *, check: bool = True,
+                        progress: bool = True) -> DISDataset:
     """The training split of ``cfg`` with the release's augmentations (``cfg.augment``), less the
-    held-out validation part when ``cfg.val_fraction`` is set."""
+    held-out validation part when ``cfg.val_fraction`` is set. With ``check``, every file it will read
+    is checked first (:func:`check_data`)."""
     held = holdout_part(cfg)
+    if check:
+        check_data(cfg, train=True, progress=progress)
     return DISDataset(
         cfg.root, cfg.train_split, size=cfg.size, train=True, input_depths=cfg.train_depths,
         eval_depth=cfg.eval_depth, target_depth=resolve_target_depth(cfg, cfg.train_split),
@@ -67,9 +72,11 @@ def build_train_dataset(cfg: DataConfig, seed: int = 0) -> DISDataset:
     )
 
 
-def build_eval_dataset(cfg: DataConfig, split: str | None = None, size: int | None = None) -> DISDataset:
+def build_eval_dataset(cfg: DataConfig, split: str | None = None, size: int | None = None, *,
+                       check: bool = True, progress: bool = True) -> DISDataset:
     """An evaluation split (default ``cfg.val_split``, or the held-out part of ``cfg.train_split`` with
-    ``cfg.val_fraction``): no augmentation, ``eval_depth`` input, no ``depth_target``."""
+    ``cfg.val_fraction``): no augmentation, ``eval_depth`` input, no ``depth_target``. With ``check``,
+    every file it will read is checked first (:func:`check_data`)."""
     part = "all"
     if split is None:
         if holdout_part(cfg):
@@ -79,6 +86,11 @@ def build_eval_dataset(cfg: DataConfig, split: str | None = None, size: int | No
                             "of data.train_split, or train.val_every_epochs=0 to train without validation")
         else:
             split = cfg.val_split
+    if check:
+        if part == "val":
+            check_data(cfg, validation=True, progress=progress)
+        else:
+            check_data(cfg, eval_splits=[split], progress=progress)
     return DISDataset(
         cfg.root, split, size=size or cfg.size, train=False, input_depths=(), eval_depth=cfg.eval_depth,
         target_depth=None, augment=False, part=part, val_fraction=cfg.val_fraction, val_seed=cfg.val_seed,
@@ -88,6 +100,46 @@ def build_eval_dataset(cfg: DataConfig, split: str | None = None, size: int | No
 def build_datasets(cfg: DataConfig, seed: int = 0) -> tuple[DISDataset, DISDataset]:
     """``(train, val)`` datasets for ``cfg.train_split`` / ``cfg.val_split`` (or its hold-out)."""
     return build_train_dataset(cfg, seed), build_eval_dataset(cfg)
+
+
+def check_data(cfg: DataConfig, *, train: bool = False, validation: bool = False,
+               eval_splits: Sequence[str] = (), progress: bool = True) -> CheckReport:
+    """Check, before any work, every file a run will read (:func:`pdfnet.data.check.check_splits`).
+
+    Args:
+        cfg: the data config.
+        train: check ``cfg.train_split`` with the training depths and the integrity-loss target.
+        validation: check the validation data (``cfg.val_split``, or the eval depth of the hold-out).
+        eval_splits: splits that model evaluation reads with ``cfg.eval_depth``.
+        progress: progress bar on large sets.
+
+    Returns:
+        The report (its warnings are logged, one line each).
+
+    Raises:
+        DataCheckError: one line naming the first problem and counting the others.
+    """
+    depths: dict[str, list[str]] = {}
+
+    def need(split: str, names: Sequence[str]) -> None:
+        depths.setdefault(split, [])
+        depths[split] += [n for n in names if n and n not in depths[split]]
+
+    held = holdout_part(cfg)
+    if train:
+        need(cfg.train_split, [*cfg.train_depths, resolve_target_depth(cfg, cfg.train_split) or ""])
+    if validation:
+        if held:
+            need(cfg.train_split, [cfg.eval_depth])
+        elif cfg.val_split:
+            need(cfg.val_split, [cfg.eval_depth])
+    for split in eval_splits:
+        need(split, [cfg.eval_depth])
+    report = check_splits(cfg.root, list(depths), depths=depths, progress=progress)
+    for split, issue in report.warnings:
+        log.warning("%s: %s", split, issue.message)
+    report.raise_if_failed()
+    return report
 
 
 class ShardSampler(Sampler[int]):
@@ -173,6 +225,7 @@ __all__ = [
     "build_datasets",
     "build_eval_dataset",
     "build_train_dataset",
+    "check_data",
     "holdout_part",
     "resolve_target_depth",
     "seed_worker",

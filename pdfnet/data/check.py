@@ -367,8 +367,16 @@ def _shown(names: Sequence[str]) -> str:
     return ", ".join(names[:_SHOW]) + (", ..." if len(names) > _SHOW else "")
 
 
+_VERB_FORMS = {"are": "is", "differ": "differs", "have": "has", "hold": "holds"}
+
+
 def _files_issue(kind: str, count_word: str, entries: list[str], what: str, warning: bool = False) -> Issue:
+    """``"<n> <count_word>s <what> (first: ...)"``; ``what`` is written for the plural and its first
+    word is made singular for one file."""
     n = len(entries)
+    if n == 1:
+        verb, _, rest = what.partition(" ")
+        what = f"{_VERB_FORMS.get(verb, verb)} {rest}"
     return Issue(kind, f"{n} {count_word if n == 1 else count_word + 's'} {what} (first: {_shown(entries)})",
                  tuple(entries), warning)
 
@@ -426,11 +434,11 @@ def _file_issues(index: SplitIndex, probes: Mapping[tuple[str, str], Probe], str
     share = px[0] / px[1] if px[1] else 0.0
     note = "" if strict else "; --strict fails on this"
     what = {
-        "unreadable": ("file", "cannot be read or are corrupt"),
+        "unreadable": ("file", "are unreadable or corrupt"),
         "size-mismatch": ("mask", "differ in size from their image"),
         "depth-size": ("depth map", "have another aspect ratio than their image (stale or mismatched "
                                     "depth?)"),
-        "mask-levels": ("mask", f"only hold the values 0 and 1 (foreground is > {GT_THRESHOLD}: scale them "
+        "mask-levels": ("mask", f"hold only the values 0 and 1 (foreground is > {GT_THRESHOLD}: scale them "
                                 "to 0/255)"),
         "mask-channels": ("mask", f"are not single-channel (read as gray with BGR->GRAY weights{note})"),
         "mask-soft": ("mask", f"are not binary ({100 * share:.2f}% of all mask pixels are soft; training "

@@ -148,7 +148,7 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     Returns:
         ``{split: aggregate metrics}`` (``maxF``, ``wF``, ``meanE``, ``S``, ``MAE``, ``HCE``, ...).
     """
-    from pdfnet.data import build_eval_dataset
+    from pdfnet.data import build_eval_dataset, check_data
     from pdfnet.engine.checkpoint import load_model_for_inference
     from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
     from pdfnet.metrics import DISMetrics, write_report, write_split_json
@@ -156,13 +156,14 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
 
     device = torch.device(device)
     info = D.current_info()
+    check_data(cfg.data, eval_splits=splits, progress=progress and info.is_main)  # every split, before work
     model, model_cfg = load_model_for_inference(ckpt, device)
     size = int(size or model_cfg.model.input_size)
     amp_dtype, _ = amp_precision(cfg.eval.precision, device)
     out_dir = Path(out_dir)
     results: dict[str, dict] = {}
     for split in splits:
-        ds = build_eval_dataset(cfg.data, split=split, size=size)
+        ds = build_eval_dataset(cfg.data, split=split, size=size, check=False)  # checked above
         acc = DISMetrics()
         for prob, batch in iterate_predictions(model, ds, device=device, amp_dtype=amp_dtype, tta=tta,
                                                batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
