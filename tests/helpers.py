@@ -14,12 +14,15 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import cv2
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 OFFICIAL = ("pdfnet_official",)
+DEPTHS = ("small", "base", "large", "large_1024")
+"""The depth folders a DIS5K-layout tree carries (``depth_<name>``)."""
 
 
 def fixture_path(*parts: str) -> Path:
@@ -50,3 +53,26 @@ def official_keys_path() -> Path:
 def official_expected(size: int, seed: int = 0):
     """The official release's outputs and losses for the synthetic case (``np.load`` of the npz)."""
     return np.load(fixture_path(*OFFICIAL, f"expected_S{size}_seed{seed}.npz"))
+
+
+def write_tiny_dis(root: Path, counts: dict[str, int], size: int = 64, seed: int = 0) -> Path:
+    """A DIS5K-layout tree (im/, gt/, depth_*/) of discs on noise, with object-correlated depth."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for split, n in counts.items():
+        d = root / split
+        for sub in ("im", "gt", *(f"depth_{k}" for k in DEPTHS)):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            cx, cy = rng.uniform(0.3, 0.7, 2)
+            r = rng.uniform(0.15, 0.3)
+            m = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r).astype(np.uint8) * 255
+            img = rng.integers(0, 90, (size, size, 3)).astype(np.uint8)
+            img[m > 0] = np.array([40, 140, 220], np.uint8)
+            depth = np.clip(0.3 + 0.5 * (m > 0) + 0.05 * rng.standard_normal((size, size)), 0, 1)
+            stem = f"{split}_{i:03d}"
+            cv2.imwrite(str(d / "im" / f"{stem}.jpg"), img)
+            cv2.imwrite(str(d / "gt" / f"{stem}.png"), m)
+            for k in DEPTHS:
+                cv2.imwrite(str(d / f"depth_{k}" / f"{stem}.png"), (depth * 255).astype(np.uint8))
+    return root

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_loop import write_tiny_dis  # tests/ is on sys.path (no __init__.py)
+from helpers import write_tiny_dis
 
 from pdfnet.cli.main import main
 from pdfnet.engine import checkpoint as ck

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_train_loop import write_tiny_dis  # tests/ is on sys.path (no __init__.py)
+from helpers import write_tiny_dis
 
 from pdfnet.config import load_config
 from pdfnet.engine import checkpoint as ck
@@ -82,7 +82,7 @@ _SCRIPT_1024 = """
 import json, sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from test_train_loop import write_tiny_dis
+from helpers import write_tiny_dis
 from pdfnet.config import load_config
 from pdfnet.engine.trainer import train
 tmp = Path({tmp!r})
