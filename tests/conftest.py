@@ -1,4 +1,5 @@
-"""Test set-up for every module: CPU, 2 threads, seeds, and the gpu marker (helpers live in helpers.py)."""
+"""Test set-up for every module: CPU, 2 threads, seeds, the gpu marker, and fixtures used by several modules
+(plain helper functions live in helpers.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers import make_tiny_dav2
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -18,6 +20,12 @@ def _private_cache_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PDFNET_CACHE_DIR", str(tmp_path_factory.mktemp("pdfnet-cache")))
         yield
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A random tiny Depth Anything V2 model folder (transformers ``save_pretrained``); read-only."""
+    return make_tiny_dav2(tmp_path_factory.mktemp("tiny_dav2"))
 
 
 @pytest.fixture(autouse=True)

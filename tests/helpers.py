@@ -17,6 +17,7 @@ from types import ModuleType
 import cv2
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -76,3 +77,43 @@ def write_tiny_dis(root: Path, counts: dict[str, int], size: int = 64, seed: int
             for k in DEPTHS:
                 cv2.imwrite(str(d / f"depth_{k}" / f"{stem}.png"), (depth * 255).astype(np.uint8))
     return root
+
+
+def make_tiny_dav2(out: Path) -> Path:
+    """Save a random 2-layer Depth-Anything-V2-architecture model (``save_pretrained``) into ``out``."""
+    # transformers is a heavy import: only the tests that need a depth model pay for it
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    backbone = Dinov2Config(
+        image_size=56, patch_size=14, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=16, out_features=["stage1", "stage2"], reshape_hidden_states=False,
+    )
+    cfg = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=8, reassemble_factors=[4, 2],
+        neck_hidden_sizes=[4, 8], fusion_hidden_size=8, head_hidden_size=4, patch_size=14,
+    )
+    torch.manual_seed(0)
+    model = DepthAnythingForDepthEstimation(cfg).eval()
+    with torch.no_grad():  # random init gives ~1e-8 outputs; make them O(1) so maps are not degenerate
+        model.head.conv3.weight.mul_(1e4)
+    model.save_pretrained(out)
+    return out
+
+
+def write_images(folder: Path, sizes, prefix="img", ext=".jpg", seed=0) -> list[Path]:
+    """Random RGB images ``<prefix><i><ext>`` of the given (H, W) sizes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (h, w) in enumerate(sizes):
+        p = folder / f"{prefix}{i}{ext}"
+        assert cv2.imwrite(str(p), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        paths.append(p)
+    return paths
+
+
+def read_unchanged(p: Path) -> np.ndarray:
+    """``cv2.imread(IMREAD_UNCHANGED)``, asserting the file decoded."""
+    a = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    assert a is not None, p
+    return a

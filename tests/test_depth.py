@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import read_unchanged, write_images
 from torch import nn
 
 from pdfnet.cli.main import main
@@ -41,39 +42,6 @@ SIZES = [(37, 53), (100, 61), (37, 53)]  # odd sizes; two share a network input 
 
 
 # ----------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A random 2-layer DAv2-architecture model, ``save_pretrained`` (transformers' tester style)."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-
-    backbone = Dinov2Config(
-        image_size=56, patch_size=14, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=16, out_features=["stage1", "stage2"], reshape_hidden_states=False,
-    )
-    cfg = DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=8, reassemble_factors=[4, 2],
-        neck_hidden_sizes=[4, 8], fusion_hidden_size=8, head_hidden_size=4, patch_size=14,
-    )
-    torch.manual_seed(0)
-    model = DepthAnythingForDepthEstimation(cfg).eval()
-    with torch.no_grad():  # random init gives ~1e-8 outputs; make them O(1) so maps are not degenerate
-        model.head.conv3.weight.mul_(1e4)
-    out = tmp_path_factory.mktemp("tiny_dav2")
-    model.save_pretrained(out)
-    return out
-
-
-def _write_images(folder: Path, sizes, prefix="img", ext=".jpg", seed=0) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i, (h, w) in enumerate(sizes):
-        p = folder / f"{prefix}{i}{ext}"
-        assert cv2.imwrite(str(p), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-        paths.append(p)
-    return paths
-
-
 @pytest.fixture
 def small_1024(monkeypatch):
     """Shrink ``large_1024``'s input size for speed (the code path is identical)."""
@@ -86,12 +54,6 @@ def _model_args(model_dir: Path) -> list[str]:
     for alias in ("small", "base", "large"):
         out += ["--model-path", f"{alias}={model_dir}"]
     return out + ["--input-size", "28", "--workers", "2", "--no-progress"]
-
-
-def _read(p: Path) -> np.ndarray:
-    a = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    assert a is not None, p
-    return a
 
 
 # ----------------------------------------------------------------------------- conventions
@@ -228,7 +190,7 @@ def test_end_to_end_matches_official_recipe(tiny_model_dir, tmp_path):
     """``pdfnet depth`` output == the release's cv2/numpy recipe on the same weights (±1 level)."""
     from transformers import AutoModelForDepthEstimation
 
-    srcs = _write_images(tmp_path / "photos", SIZES[:2])
+    srcs = write_images(tmp_path / "photos", SIZES[:2])
     out = tmp_path / "out"
     assert main(["depth", "--images", str(tmp_path / "photos"), "--out", str(out), "--model",
                  str(tiny_model_dir), "--name", "t", "--input-size", "42", "--no-progress"]) == 0
@@ -236,7 +198,7 @@ def test_end_to_end_matches_official_recipe(tiny_model_dir, tmp_path):
     assert use_official_pos_interp(model)  # the release's DINOv2 (tested on its own below)
     for src in srcs:
         ref = _official_infer_uint8(model, cv2.imread(str(src)), 42)
-        got = _read(out / f"{src.stem}.png")
+        got = read_unchanged(out / f"{src.stem}.png")
         diff = np.abs(got.astype(int) - ref.astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 0.02
 
@@ -327,8 +289,8 @@ def test_dtype_fallback_and_registry(monkeypatch, tmp_path):
 # ----------------------------------------------------------------------------- CLI / pipeline
 def test_cli_dataset_all_then_rerun_skips(tiny_model_dir, tmp_path, small_1024, capsys):
     root = tmp_path / "DIS5K"
-    _write_images(root / "DIS-TR" / "im", SIZES)  # official DIS5K folder name
-    _write_images(root / "DIS-VD" / "images", SIZES[:2], ext=".png")  # release folder name
+    write_images(root / "DIS-TR" / "im", SIZES)  # official DIS5K folder name
+    write_images(root / "DIS-VD" / "images", SIZES[:2], ext=".png")  # release folder name
     (root / "DIS-VD" / "masks").mkdir()
     assert main(["depth", "--data-root", str(root), "--model", "all", *_model_args(tiny_model_dir)]) == 0
     assert "18 maps written, 0 already done" in capsys.readouterr().err  # 3×4 + 2×3
@@ -344,12 +306,12 @@ def test_cli_dataset_all_then_rerun_skips(tiny_model_dir, tmp_path, small_1024, 
             files = sorted((root / split / f).iterdir())
             assert [p.name for p in files] == [f"img{i}.png" for i in range(n)]
             for p, (h, w) in zip(files, SIZES):
-                a = _read(p)
+                a = read_unchanged(p)
                 assert a.shape == (h, w) and a.dtype == np.uint8 and a.min() == 0 and a.max() == 255
     # the 518-class models differ from each other only through weights; here they share weights, so equal
-    a = _read(root / "DIS-TR" / "depth_small" / "img1.png")
-    assert np.array_equal(a, _read(root / "DIS-TR" / "depth_large" / "img1.png"))
-    assert not np.array_equal(a, _read(root / "DIS-TR" / "depth_large_1024" / "img1.png"))
+    a = read_unchanged(root / "DIS-TR" / "depth_small" / "img1.png")
+    assert np.array_equal(a, read_unchanged(root / "DIS-TR" / "depth_large" / "img1.png"))
+    assert not np.array_equal(a, read_unchanged(root / "DIS-TR" / "depth_large_1024" / "img1.png"))
 
     mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*.png") if "depth_" in p.parent.name}
     assert main(["depth", "--data-root", str(root), "--model", "all", *_model_args(tiny_model_dir)]) == 0
@@ -360,22 +322,22 @@ def test_cli_dataset_all_then_rerun_skips(tiny_model_dir, tmp_path, small_1024, 
 
 def test_cli_folder_16bit_and_bit_depth_change(tiny_model_dir, tmp_path):
     imgs = tmp_path / "photos"
-    _write_images(imgs, SIZES[:2])
+    write_images(imgs, SIZES[:2])
     out = tmp_path / "out"
     base = ["depth", "--images", str(imgs), "--out", str(out), "--model", str(tiny_model_dir),
             "--name", "tiny", "--input-size", "28", "--no-progress"]
     assert main([*base, "--set", "depth.bit_depth=16"]) == 0  # config route (--bit-depth 16 alike)
     for i, (h, w) in enumerate(SIZES[:2]):
-        a = _read(out / f"img{i}.png")
+        a = read_unchanged(out / f"img{i}.png")
         assert a.shape == (h, w) and a.dtype == np.uint16 and a.min() == 0 and a.max() == 65535
     assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png"]
     assert main(base) == 0  # 8-bit requested now: the 16-bit files do not count as finished
-    assert _read(out / "img0.png").dtype == np.uint8
+    assert read_unchanged(out / "img0.png").dtype == np.uint8
 
 
 def test_interrupted_run_leaves_no_partial_file_and_resumes(tiny_model_dir, tmp_path, monkeypatch):
     imgs = tmp_path / "photos"
-    _write_images(imgs, SIZES)
+    write_images(imgs, SIZES)
     out = tmp_path / "out"
     args = ["depth", "--images", str(imgs), "--out", str(out), "--model", "small",
             "--model-path", f"small={tiny_model_dir}", "--input-size", "28", "--workers", "1",
@@ -394,7 +356,7 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(tiny_model_dir, tmp_
         main(args)
     left = sorted(out.iterdir())
     assert len(left) == 1 and left[0].suffix == ".png"  # one finished file, no temp or partial file
-    _read(left[0])
+    read_unchanged(left[0])
 
     # a crash inside the atomic write itself (after the temp file is written) leaves nothing either
     import pdfnet.utils.io as io_mod
@@ -416,13 +378,13 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(tiny_model_dir, tmp_
     victim.write_bytes(victim.read_bytes()[:40])
     keep = (out / "img0.png").stat().st_mtime_ns
     assert main(args) == 0
-    assert _read(victim).shape == SIZES[1]
+    assert read_unchanged(victim).shape == SIZES[1]
     assert (out / "img0.png").stat().st_mtime_ns == keep
 
 
 def test_corrupt_input_reported_and_nonzero_exit(tiny_model_dir, tmp_path, capsys):
     imgs = tmp_path / "photos"
-    _write_images(imgs, SIZES[:2])
+    write_images(imgs, SIZES[:2])
     (imgs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "out"
     rc = main(["depth", "--images", str(imgs), "--out", str(out), "--model", "small",
@@ -444,7 +406,7 @@ def test_corrupt_input_reported_and_nonzero_exit(tiny_model_dir, tmp_path, capsy
 )
 def test_cli_user_errors_exit_2(tiny_model_dir, tmp_path, capsys, extra, match):
     imgs = tmp_path / "photos"
-    _write_images(imgs, SIZES[:1])
+    write_images(imgs, SIZES[:1])
     extra = [e.replace("{m}", str(tiny_model_dir)) for e in extra]
     rc = main(["depth", "--images", str(imgs), "--out", str(tmp_path / "o"), *extra, "--no-progress"])
     assert rc == 2
@@ -454,7 +416,7 @@ def test_cli_user_errors_exit_2(tiny_model_dir, tmp_path, capsys, extra, match):
 
 def test_cli_dataset_errors(tmp_path, capsys):
     root = tmp_path / "DIS5K"
-    _write_images(root / "DIS-TR" / "im", SIZES[:1])
+    write_images(root / "DIS-TR" / "im", SIZES[:1])
     assert main(["depth", "--data-root", str(root), "--splits", "DIS-TE9", "--model", "small"]) == 2
     assert "DIS-TE9" in capsys.readouterr().err
     assert main(["depth", "--images", str(root / "DIS-TR" / "im"), "--out", str(root / "DIS-TR" / "im"),
@@ -464,7 +426,7 @@ def test_cli_dataset_errors(tmp_path, capsys):
 
 def test_shards_are_disjoint_and_complete(tiny_model_dir, tmp_path):
     imgs = tmp_path / "photos"
-    srcs = _write_images(imgs, SIZES + [(30, 30), (40, 29)])
+    srcs = write_images(imgs, SIZES + [(30, 30), (40, 29)])
     jobs = [DepthJob(s, {"t": tmp_path / "o" / f"{s.stem}.png"}) for s in srcs]
     parts = [pre.shard(jobs, r, 2) for r in range(2)]
     names = [{j.src.name for j in p} for p in parts]
@@ -478,7 +440,7 @@ def test_shards_are_disjoint_and_complete(tiny_model_dir, tmp_path):
 
 
 def test_time_depth_reports_throughput(tiny_model_dir, tmp_path):
-    srcs = _write_images(tmp_path / "p", SIZES)
+    srcs = write_images(tmp_path / "p", SIZES)
     est = DepthEstimator.from_pretrained(str(tiny_model_dir), input_size=28)
     stats = pre.time_depth(srcs, est, batch_size=2, workers=1)
     assert stats.images == 3 and stats.written == 3 and stats.images_per_s > 0
@@ -489,8 +451,8 @@ def test_time_depth_reports_throughput(tiny_model_dir, tmp_path):
 def test_plan_dataset_layouts(tmp_path):
     outer = tmp_path / "data"
     root = outer / "DIS5K"  # the archive unzips as <outer>/DIS5K/<split>
-    _write_images(root / "DIS-TR" / "im", SIZES[:1])
-    _write_images(root / "DIS-TE1" / "images", SIZES[:2])
+    write_images(root / "DIS-TR" / "im", SIZES[:1])
+    write_images(root / "DIS-TE1" / "images", SIZES[:2])
     jobs = pre.plan_dataset(outer, ["small", "large_1024"], target_splits=["DIS-TR"])
     got = sorted((j.src.parent.parent.name, sorted(j.outputs)) for j in jobs)
     assert got == [("DIS-TE1", ["small"]), ("DIS-TE1", ["small"]), ("DIS-TR", ["large_1024", "small"])]
@@ -536,5 +498,5 @@ def test_real_dav2_small_matches_official_recipe(tmp_path):
     ref_model = AutoModelForDepthEstimation.from_pretrained(path).eval()
     use_official_pos_interp(ref_model)
     ref = _official_infer_uint8(ref_model, bgr, 518)
-    diff = np.abs(_read(out / "a.png").astype(int) - ref.astype(int))
+    diff = np.abs(read_unchanged(out / "a.png").astype(int) - ref.astype(int))
     assert diff.max() <= 2 and (diff > 0).mean() < 0.05

@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_depth import tiny_model_dir  # noqa: F401  (fixture; tests/ is on sys.path)
 
 from pdfnet.cli.main import main
 
@@ -57,7 +56,7 @@ def _checkpoints(run: Path) -> list[Path]:
     return sorted(run.glob("*.pt")) if run.exists() else []
 
 
-def test_generic_dataset_checks_gets_depth_and_trains(tiny_model_dir, tmp_path, capsys):  # noqa: F811
+def test_generic_dataset_checks_gets_depth_and_trains(tiny_model_dir, tmp_path, capsys):
     data = write_generic(tmp_path / "my data", {"train": 4, "val": 2})
     assert main(["data", "check", str(data), "--no-progress"]) == 0
     assert main(["depth", "--data-root", str(data), "--model", "large", "--model-path",
