@@ -16,6 +16,7 @@ with its ``config.yaml``), a run directory, or the official ``PDFNet_Best.pth``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import tempfile
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from pdfnet.config import Config, config_to_dict, dump_config, load_config
+from pdfnet.engine import distributed as D
 from pdfnet.errors import CheckpointError, UserError
 
 TRAIN_STATE_FORMAT = "pdfnet-train-state"
@@ -40,17 +42,49 @@ RELEASE_CONFIG = "config.yaml"
 # atomic writes
 
 
+class _WriteErrors:
+    """A binary file wrapper that remembers the first ``OSError`` of a write: ``torch.save`` turns it
+    into ``RuntimeError: ... unexpected pos ...``, which says nothing about the disk being full."""
+
+    def __init__(self, f: Any):
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``."""
+    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``.
+
+    On any failure the temp file is removed and ``path`` is untouched; a failed write (disk full,
+    quota, read-only) raises the ``OSError`` itself, with ``filename`` set to ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
+            w = _WriteErrors(f)
+            try:
+                torch.save(obj, w)
+                f.flush()
+            except RuntimeError:
+                if w.error is None:
+                    raise
+                raise w.error from None
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -70,6 +104,13 @@ def torch_load(path: str | os.PathLike) -> Any:
 
 # --------------------------------------------------------------------------------------------------
 # RNG states as tensors / plain types
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def get_rng_state() -> dict:
@@ -188,6 +229,113 @@ def load_train_state(path: str | os.PathLike) -> dict:
     if state.get("version", 0) > TRAIN_STATE_VERSION:
         raise CheckpointError(f"{path}: train-state version {state['version']} is newer than this pdfnet")
     return state
+
+
+@dataclasses.dataclass
+class TrainState:
+    """What the training loop itself carries from step to step (the modules carry the rest).
+
+    Attributes:
+        step: optimizer steps done. The data position follows from it: epoch ``step // steps_per_epoch``,
+            micro-batch ``(step % steps_per_epoch) * grad_accum`` of that epoch.
+        best: the best validation so far: its metrics, ``score`` (what selection compares) and ``step``.
+        val_step: the last step whose validation ran (a resume re-runs a validation that a stop cut off).
+        rng: every rank's RNG state (:func:`get_rng_state`) at ``step``, in rank order; gathered when
+            saving, restored when resuming.
+    """
+
+    step: int = 0
+    best: dict = dataclasses.field(default_factory=dict)
+    val_step: int = 0
+    rng: list = dataclasses.field(default_factory=list)
+
+
+class Checkpointer:
+    """Saves and restores the train states of one run: ``<run_dir>/last.pt`` and ``best.pt``.
+
+    Every process calls :meth:`save` (it gathers each rank's RNG state; rank 0 writes) and :meth:`load`
+    (each loads the file into its own modules).
+
+    Args:
+        run_dir: where :meth:`save` writes.
+        model: the plain module (no DDP / compile wrapper).
+        optimizer, schedule, scaler, cfg: saved beside the weights; ``cfg.train.epochs`` may extend a
+            resumed schedule.
+        steps_per_epoch: optimizer steps per epoch (fixes the stored data position).
+        info: this process's rank and the world size.
+    """
+
+    def __init__(self, run_dir: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
+                 scaler: Any, cfg: Config, steps_per_epoch: int, info: D.DistInfo):
+        self.run_dir, self.model, self.optimizer, self.schedule = Path(run_dir), model, optimizer, schedule
+        self.scaler, self.cfg, self.steps_per_epoch, self.info = scaler, cfg, steps_per_epoch, info
+
+    def position(self, step: int) -> tuple[int, int]:
+        """``(epoch, micro-batches of it consumed)`` after ``step`` optimizer steps."""
+        epoch, steps = divmod(step, self.steps_per_epoch)
+        return epoch, steps * self.cfg.train.grad_accum
+
+    def save(self, name: str, state: TrainState) -> Path:
+        """Write ``state`` with the modules to ``<run_dir>/<name>`` atomically (collective).
+
+        Raises:
+            UserError: the write failed (disk full, read-only, ...): one line naming the file; the
+                previous file of that name is intact. Raised on every rank.
+        """
+        path = self.run_dir / name
+        state.rng = D.all_gather_objects(get_rng_state())
+        error = None
+        if self.info.is_main:
+            epoch, micro = self.position(state.step)
+            try:
+                save_train_state(path, model=self.model, optimizer=self.optimizer, schedule=self.schedule,
+                                 scaler=self.scaler, cfg=self.cfg, step=state.step, epoch=epoch,
+                                 batch_in_epoch=micro, best=state.best, rng_per_rank=state.rng,
+                                 extra={"val_step": state.val_step})
+            except OSError as e:
+                kept = "the previous one is intact" if path.exists() else "no earlier one exists"
+                error = f"cannot save {path}: {e.strerror or e} ({kept})"
+        error = D.all_gather_objects(error)[0]
+        if error:
+            raise UserError(error)
+        return path
+
+    def load(self, path: Path) -> TrainState:
+        """Restore the modules from the train state at ``path`` and return the loop's :class:`TrainState`
+        (this rank's RNG state is set; with another world size the RNG is re-seeded instead).
+
+        Raises:
+            CheckpointError: the file is unreadable, not a train state, or does not fit this model,
+                optimizer or data (another steps-per-epoch cannot continue the same data order).
+        """
+        st = load_train_state(path)
+        load_state_dict_strict(self.model, st["model"], str(path))
+        try:
+            self.optimizer.load_state_dict(st["optimizer"])
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"{path}: its optimizer state does not fit this run "
+                                  f"(other trainable parameters?): {e}") from None
+        if st.get("schedule"):
+            self.schedule.load_state_dict(st["schedule"])
+            self.schedule.epochs = self.cfg.train.epochs  # the config may extend the run
+        if st.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(st["scaler"])
+        step = int(st["step"])
+        if (st["epoch"], st["batch_in_epoch"]) != self.position(step):
+            raise CheckpointError(
+                f"{path} stopped at step {step} = epoch {st['epoch']}, micro-batch {st['batch_in_epoch']}; "
+                f"with this config's {self.steps_per_epoch} steps per epoch that position cannot be "
+                "continued: resume with the batch size, grad_accum, world size and data it was trained with")
+        best = dict(st["best"])
+        if "score" not in best and "maxF" in best:  # states written before the selection score existed
+            best["score"] = best["maxF"]
+        rngs = st.get("rng_per_rank") or [st["rng"]]
+        if len(rngs) == self.info.world_size:
+            set_rng_state(rngs[self.info.rank])
+        else:  # another world size: the data order stays exact, dropout draws are re-seeded
+            seed_all(self.cfg.train.seed + self.info.rank + 1000003 * step)
+        val_step = int((st.get("extra") or {}).get("val_step", step))
+        return TrainState(step=step, best=best, val_step=val_step, rng=list(rngs))
 
 
 def config_from_yaml_text(text: str, source: str = "checkpoint") -> Config:
