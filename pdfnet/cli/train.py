@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pdfnet.cli.common import add_config_args, config_from_args
 
@@ -16,17 +17,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(p, required=True)
     p.add_argument("--resume", metavar="auto|PATH",
                    help="'auto': continue from <train.output_dir>/last.pt if present; or a train-state path")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a train.output_dir that holds a run, moving its files into "
+                        "<train.output_dir>/previous-<time>/ (nothing is deleted)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pdfnet.engine import distributed as D
-    from pdfnet.engine.trainer import train
+    from pdfnet.engine.trainer import TrainingInterrupted, train
 
     cfg = config_from_args(args)
     try:
-        res = train(cfg, resume=args.resume, progress=args.progress)
+        res = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=args.progress)
+    except TrainingInterrupted as e:  # SIGINT/SIGTERM: last.pt was saved; the shell's 128 + signal
+        print(f"pdfnet train: {e}", file=sys.stderr)
+        return 128 + e.signum
     finally:
         D.cleanup()
     if D.current_info().is_main:

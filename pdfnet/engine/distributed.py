@@ -7,13 +7,15 @@ everything runs as a single process (world size 1) and all helpers are no-ops.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
+
+from pdfnet.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -160,3 +162,22 @@ class ResumableDistributedSampler(DistributedSampler):
     def __len__(self) -> int:
         per_rank = self.num_samples if self.subset is None else self._subset_per_rank()
         return max(0, per_rank - self.start)
+
+
+def run_on_main(info: DistInfo, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` on rank 0 only, and raise a :class:`~pdfnet.errors.UserError` it raises on every rank
+    (so no rank waits forever in the next collective). Returns ``fn``'s result on rank 0, None elsewhere."""
+    if not info.enabled:
+        return fn(*args, **kwargs)
+    error, result = None, None
+    if info.is_main:
+        try:
+            result = fn(*args, **kwargs)
+        except UserError as e:
+            error = e
+    message = all_gather_objects(str(error) if error is not None else None)[0]
+    if error is not None:
+        raise error
+    if message is not None:
+        raise UserError(message)
+    return result

@@ -44,12 +44,13 @@ class JsonlWriter:
 
 
 class TensorboardWriter:
-    """Scalars and image grids into ``log_dir`` (one event file)."""
+    """Scalars and image grids into ``log_dir`` (one event file); with ``purge_step``, TensorBoard hides
+    the events of earlier event files at steps ``>= purge_step`` (a resumed run's repeated steps)."""
 
-    def __init__(self, log_dir: str | os.PathLike):
+    def __init__(self, log_dir: str | os.PathLike, purge_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
-        self._w = SummaryWriter(log_dir=str(log_dir))
+        self._w = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def write(self, step: int, scalars: Mapping[str, Any], kind: str) -> None:
         for k, v in scalars.items():
@@ -71,12 +72,13 @@ class TensorboardWriter:
 class EventSink:
     """Fan-out of ``put_scalars`` / ``put_image`` to the configured writers."""
 
-    def __init__(self, run_dir: str | os.PathLike | None, enabled: bool = True, tensorboard: bool = True):
+    def __init__(self, run_dir: str | os.PathLike | None, enabled: bool = True, tensorboard: bool = True,
+                 purge_step: int | None = None):
         self.writers: list[Any] = []
         if enabled and run_dir is not None:
             self.writers.append(JsonlWriter(Path(run_dir) / "metrics.jsonl"))
             if tensorboard:
-                self.writers.append(TensorboardWriter(Path(run_dir) / "tb"))
+                self.writers.append(TensorboardWriter(Path(run_dir) / "tb", purge_step=purge_step))
 
     def put_scalars(self, step: int, scalars: Mapping[str, Any], kind: str = "train") -> None:
         for w in self.writers:
