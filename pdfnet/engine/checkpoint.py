@@ -275,6 +275,21 @@ class Checkpointer:
         epoch, steps = divmod(step, self.steps_per_epoch)
         return epoch, steps * self.cfg.train.grad_accum
 
+    def _check_position(self, st: Mapping[str, Any], path: Path) -> None:
+        """The data order continues only with the same global batch and steps per epoch."""
+        tc, old = self.cfg.train, (st.get("config") or {}).get("train") or {}
+        old_accum = int(old.get("grad_accum", tc.grad_accum))
+        old_world = len(st.get("rng_per_rank") or [0])
+        old_global = int(old.get("batch_size", tc.batch_size)) * old_accum * old_world
+        new_global = tc.batch_size * tc.grad_accum * self.info.world_size
+        stored = (int(st["epoch"]), int(st["batch_in_epoch"]) // old_accum)
+        if old_global != new_global or stored != divmod(int(st["step"]), self.steps_per_epoch):
+            raise CheckpointError(
+                f"{path} stopped after step {st['step']} (epoch {stored[0]} + {stored[1]} steps) with a "
+                f"global batch of {old_global}; this run has a global batch of {new_global} and "
+                f"{self.steps_per_epoch} steps per epoch, which cannot continue the same data order: resume "
+                "with the batch_size x grad_accum x world size and the data it was trained with")
+
     def save(self, name: str, state: TrainState) -> Path:
         """Write ``state`` with the modules to ``<run_dir>/<name>`` atomically (collective).
 
@@ -321,11 +336,7 @@ class Checkpointer:
         if st.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(st["scaler"])
         step = int(st["step"])
-        if (st["epoch"], st["batch_in_epoch"]) != self.position(step):
-            raise CheckpointError(
-                f"{path} stopped at step {step} = epoch {st['epoch']}, micro-batch {st['batch_in_epoch']}; "
-                f"with this config's {self.steps_per_epoch} steps per epoch that position cannot be "
-                "continued: resume with the batch size, grad_accum, world size and data it was trained with")
+        self._check_position(st, path)
         best = dict(st["best"])
         if "score" not in best and "maxF" in best:  # states written before the selection score existed
             best["score"] = best["maxF"]
