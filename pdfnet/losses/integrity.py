@@ -1,4 +1,4 @@
-"""Depth integrity-prior loss ``L_inte = l_v + l_g`` (the official ``Integrity_Loss``).
+"""Depth integrity-prior loss ``L_inte = l_v + l_g`` (the release's ``IntegrityPriorLoss``).
 
 With p = σ(P), GT G and the normalised depth target D̂:
 

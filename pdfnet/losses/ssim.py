@@ -1,4 +1,4 @@
-"""SSIM loss (the release's ``models/utils.py``): 11×11 Gaussian window (σ = 1.5), zero "same" padding,
+"""SSIM loss (the release's ``SSIMLoss``): 11×11 Gaussian window (σ = 1.5), zero "same" padding,
 C1 = 0.01², C2 = 0.03², SSIM averaged over every pixel of the batch; loss = (1 − SSIM)/2.
 """
 
