@@ -1,9 +1,11 @@
-"""``pdfnet predict``: masks, cutouts and depth for any images, no ground truth needed.
+"""``pdfnet predict``: masks, cutouts and depth for any images and videos, no ground truth needed.
 
 Outputs per input ``<stem>`` in ``--output`` (see :mod:`pdfnet.inference.files`):
-``<stem>_mask.png`` (hard 0/255), ``<stem>_alpha.png`` (soft 0..255), ``<stem>_cutout.png`` (RGBA),
-``<stem>_depth.png`` (8-bit depth that was used). Files that fail are named on stderr; the others are
-processed; the exit status is 1 if any failed.
+``<stem>_mask.png`` (hard 0/255), ``<stem>_alpha.png`` (soft 0..255), ``<stem>_cutout.png`` (RGBA,
+foreground colours refined by default), ``<stem>_depth.png`` (8-bit depth that was used),
+``<stem>_composite.png`` (with ``--background``). Videos give ``<stem>_<kind>.mp4`` and a folder of
+RGBA cut-out frames (:mod:`pdfnet.inference.video`). Files that fail are named on stderr; the others
+are processed; the exit status is 1 if any failed.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import argparse
 import sys
 
 from pdfnet.inference.files import DEFAULT_SAVE, OUTPUT_KINDS
+from pdfnet.inference.foreground import DEFAULT_FOREGROUND, FOREGROUND_METHODS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "predict", help="predict masks/cutouts for images (files, folders, globs)",
+        "predict", help="predict masks/cutouts for images and videos (files, folders, globs)",
         description="Predict dichotomous segmentation masks for arbitrary images. Pseudo-depth comes from "
                     "Depth Anything V2 (computed on the fly) or from --depth-dir.",
     )
@@ -24,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="our release folder/.safetensors, a train checkpoint or run folder, the official "
                         "PDFNet_Best.pth, or a Hugging Face Hub id (e.g. Tennineee/PDFNet)")
     p.add_argument("--input", "-i", required=True, nargs="+", metavar="PATH",
-                   help="image files, folders (non-recursive) and/or glob patterns (quote them)")
+                   help="image or video files, folders (non-recursive) and/or glob patterns (quote them); "
+                        "videos (mp4, mov, avi, webm, mkv) are predicted frame by frame")
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder (created)")
     depth = p.add_mutually_exclusive_group()
     depth.add_argument("--depth-model", default="large", metavar="NAME",
@@ -45,6 +49,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"comma-separated outputs among {','.join(OUTPUT_KINDS)} "
                         f"(default {','.join(DEFAULT_SAVE)})")
     p.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold of the mask (0.5)")
+    p.add_argument("--refine-foreground", action=argparse.BooleanOptionalAction, default=True,
+                   help="cut-outs/composites use estimated foreground colours, so the old background does "
+                        "not bleed into soft edges (default on; --no-refine-foreground keeps the raw RGB)")
+    p.add_argument("--foreground-method", choices=FOREGROUND_METHODS, default=DEFAULT_FOREGROUND,
+                   help=f"foreground estimator (default {DEFAULT_FOREGROUND}; ml = PyMatting's multi-level "
+                        "solver, slower, needs the [matting] extra)")
+    p.add_argument("--background", metavar="COLOR|blur|IMAGE",
+                   help="also save <stem>_composite.png: the foreground on a colour (white, #00ff00, "
+                        "0,255,0), on the image's own background blurred ('blur'), or on an image file")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -52,21 +65,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pdfnet.errors import UserError
     from pdfnet.inference.files import collect_inputs, parse_save
+    from pdfnet.inference.foreground import parse_background
     from pdfnet.inference.predictor import Predictor
     from pdfnet.inference.run import predict_files
 
     save = parse_save(args.save)
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {args.threshold}")
+    background = None
+    if args.background is not None:
+        background = parse_background(args.background)
+        save = (*save, "composite") if "composite" not in save else save
+    elif "composite" in save:
+        raise UserError("--save composite needs --background COLOR|blur|IMAGE")
     inputs = collect_inputs(args.input)  # fail fast, before loading any model
     predictor = Predictor.from_pretrained(
         args.ckpt, depth_model=None if args.depth_dir else args.depth_model, device=args.device,
         dtype=args.dtype, size=args.size, tta=args.tta, batch_size=args.batch_size,
     )
     report = predict_files(predictor, inputs, args.output, save=save, depth_dir=args.depth_dir,
-                           threshold=args.threshold, progress=args.progress)
+                           threshold=args.threshold, progress=args.progress, background=background,
+                           foreground=args.foreground_method if args.refine_foreground else None)
     n_ok, n_bad = len(report.done), len(report.failed)
-    print(f"pdfnet predict: wrote outputs for {n_ok} of {len(inputs)} image(s) to {args.output}",
+    print(f"pdfnet predict: wrote outputs for {n_ok} of {len(inputs)} input(s) to {args.output}",
           file=sys.stderr)
     if n_bad:
         print(f"pdfnet predict: {n_bad} file(s) failed: " + ", ".join(str(p) for p in report.failed),

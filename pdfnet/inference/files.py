@@ -8,7 +8,12 @@ kind       file                         content
 ``alpha``  ``<stem>_alpha.png``         soft mask, 8-bit gray ``round(255·p)``: the DIS-style
                                         prediction map that ``pdfnet eval``-style metrics consume
 ``mask``   ``<stem>_mask.png``          hard mask, 8-bit gray, ``255·[p ≥ threshold]``
-``cutout`` ``<stem>_cutout.png``        RGBA: the input RGB with the soft mask (``alpha``) as alpha
+``cutout`` ``<stem>_cutout.png``        RGBA: the estimated foreground colours (blur-fusion by
+                                        default, see :mod:`pdfnet.inference.foreground`; the raw
+                                        input RGB with ``--no-refine-foreground``) with the soft
+                                        mask (``alpha``) as alpha
+``composite`` ``<stem>_composite.png``  RGB: the foreground placed on ``--background`` (a colour,
+                                        ``blur`` or an image)
 ``depth``  ``<stem>_depth.png``         the depth map that was fed to the model, 8-bit gray,
                                         per-image min–max (near = bright)
 ========== ============================ ========================================================
@@ -27,13 +32,16 @@ from pathlib import Path
 import numpy as np
 
 from pdfnet.errors import UserError
+from pdfnet.inference.foreground import DEFAULT_FOREGROUND, Background, composite, estimate_foreground
 from pdfnet.inference.preprocess import depth_to_uint8, prob_to_uint8
-from pdfnet.utils.io import IMAGE_EXTS, list_images, write_image
+from pdfnet.utils.io import IMAGE_EXTS, VIDEO_EXTS, list_images, write_image
 
-OUTPUT_KINDS: tuple[str, ...] = ("mask", "alpha", "cutout", "depth")
+OUTPUT_KINDS: tuple[str, ...] = ("mask", "alpha", "cutout", "depth", "composite")
 DEFAULT_SAVE: tuple[str, ...] = ("mask", "alpha", "cutout")
-_SUFFIX = {"mask": "_mask.png", "alpha": "_alpha.png", "cutout": "_cutout.png", "depth": "_depth.png"}
+_SUFFIX = {"mask": "_mask.png", "alpha": "_alpha.png", "cutout": "_cutout.png", "depth": "_depth.png",
+           "composite": "_composite.png"}
 _GLOB_CHARS = set("*?[")
+_INPUT_EXTS = IMAGE_EXTS + VIDEO_EXTS
 
 
 def parse_save(spec: str | Iterable[str]) -> tuple[str, ...]:
@@ -51,7 +59,8 @@ def collect_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
     """Expand files, folders (their images, non-recursive, sorted) and glob patterns into a file list.
 
     Explicit files are kept whatever their extension (an unsupported one is reported when it fails to
-    decode); folders and globs contribute files with an image extension (:data:`IMAGE_EXTS`).
+    decode); folders and globs contribute files with an image or video extension (:data:`IMAGE_EXTS`,
+    :data:`VIDEO_EXTS`; videos are predicted frame by frame, see :mod:`pdfnet.inference.video`).
     Duplicates are removed, order is kept.
 
     Raises:
@@ -62,14 +71,14 @@ def collect_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
         s = str(spec)
         p = Path(s)
         if p.is_dir():
-            out.extend(list_images(p))
+            out.extend(list_images(p, _INPUT_EXTS))
         elif p.is_file():
             out.append(p)
         elif _GLOB_CHARS & set(s):
             hits = sorted(glob.glob(os.path.expanduser(s), recursive=True))
-            files = [Path(h) for h in hits if Path(h).is_file() and Path(h).suffix.lower() in IMAGE_EXTS]
+            files = [Path(h) for h in hits if Path(h).is_file() and Path(h).suffix.lower() in _INPUT_EXTS]
             if not files:
-                raise UserError(f"--input: pattern {s!r} matches no image files")
+                raise UserError(f"--input: pattern {s!r} matches no image or video files")
             out.extend(files)
         else:
             raise UserError(f"--input: no such file or folder: {s}")
@@ -81,7 +90,7 @@ def collect_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
             seen.add(key)
             uniq.append(p)
     if not uniq:
-        raise UserError("--input: no images found (supported: " + ", ".join(IMAGE_EXTS) + ")")
+        raise UserError("--input: no images or videos found (supported: " + ", ".join(_INPUT_EXTS) + ")")
     return uniq
 
 
@@ -110,6 +119,64 @@ def output_paths(out_dir: str | os.PathLike, stem: str, kinds: Sequence[str]) ->
     return {k: Path(out_dir) / f"{stem}{_SUFFIX[k]}" for k in kinds}
 
 
+def render_outputs(
+    rgb: np.ndarray,
+    prob: np.ndarray,
+    kinds: Sequence[str],
+    *,
+    depth: np.ndarray | None = None,
+    threshold: float = 0.5,
+    foreground: str | None = DEFAULT_FOREGROUND,
+    background: Background | None = None,
+    name: str = "image",
+) -> dict[str, np.ndarray]:
+    """The requested outputs of one image (or video frame) as uint8 arrays, ``{kind: array}``.
+
+    Args:
+        rgb: the input, RGB uint8 ``[H, W, 3]``.
+        prob: foreground probability, float ``[H, W]`` in [0, 1] (same ``H × W`` as ``rgb``).
+        kinds: subset of :data:`OUTPUT_KINDS`.
+        depth: float depth ``[h, w]`` (any size; resized to ``H × W``) — needed for ``depth``.
+        threshold: ``mask`` is ``p >= threshold``.
+        foreground: foreground-colour method for ``cutout``/``composite``
+            (:data:`pdfnet.inference.foreground.FOREGROUND_METHODS`), or None for the raw input RGB.
+        background: the new background of ``composite`` (required for it).
+        name: how messages name the image.
+
+    Returns:
+        ``mask``/``alpha``/``depth`` ``[H, W]``, ``cutout`` RGBA ``[H, W, 4]``, ``composite`` RGB
+        ``[H, W, 3]``, all uint8.
+
+    Raises:
+        UserError: shapes disagree, or a kind lacks its input (depth map, background).
+    """
+    if prob.shape != rgb.shape[:2]:
+        raise UserError(f"{name}: mask shape {prob.shape} differs from image shape {rgb.shape[:2]}")
+    alpha = prob_to_uint8(prob)
+    fg = None
+    if "cutout" in kinds or "composite" in kinds:
+        fg = rgb if foreground is None else estimate_foreground(rgb, prob, method=foreground)
+    out: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        if kind == "alpha":
+            out[kind] = alpha
+        elif kind == "mask":
+            out[kind] = np.where(prob >= threshold, 255, 0).astype(np.uint8)
+        elif kind == "cutout":
+            out[kind] = np.concatenate([fg, alpha[:, :, None]], axis=2)
+        elif kind == "composite":
+            if background is None:
+                raise UserError(f"{name}: the composite output needs a background (--background)")
+            out[kind] = composite(fg, prob, background.render(rgb.astype(np.float32) / 255.0, prob))
+        elif kind == "depth":
+            if depth is None:
+                raise UserError(f"{name}: no depth map available to save")
+            out[kind] = depth_to_uint8(_resize_float(depth, rgb.shape[:2]))
+        else:
+            raise UserError(f"unknown output kind {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
+    return out
+
+
 def write_outputs(
     out_dir: str | os.PathLike,
     stem: str,
@@ -120,43 +187,27 @@ def write_outputs(
     depth: np.ndarray | None = None,
     threshold: float = 0.5,
     protected: set[Path] | None = None,
+    foreground: str | None = DEFAULT_FOREGROUND,
+    background: Background | None = None,
 ) -> list[Path]:
     """Write the requested outputs of one image (atomic writes) and return their paths.
 
     Args:
         out_dir: destination folder (created if needed).
         stem: base name of the outputs.
-        rgb: the input, RGB uint8 ``[H, W, 3]``.
-        prob: foreground probability, float ``[H, W]`` in [0, 1] (same ``H × W`` as ``rgb``).
-        kinds: subset of :data:`OUTPUT_KINDS`.
-        depth: float depth ``[h, w]`` (any size; resized to ``H × W``) — needed for ``depth``.
-        threshold: ``mask`` is ``p >= threshold``.
+        rgb, prob, kinds, depth, threshold, foreground, background: as :func:`render_outputs`.
         protected: resolved paths that must never be written (the inputs).
 
     Raises:
-        UserError: an output would overwrite a protected file, or shapes disagree.
+        UserError: an output would overwrite a protected file, or :func:`render_outputs` refused.
     """
-    if prob.shape != rgb.shape[:2]:
-        raise UserError(f"{stem}: mask shape {prob.shape} differs from image shape {rgb.shape[:2]}")
     paths = output_paths(out_dir, stem, kinds)
     for p in paths.values():
         if protected and p.resolve() in protected:
             raise UserError(f"refusing to overwrite input file {p}")
-    alpha = prob_to_uint8(prob)
-    written = []
-    for kind, path in paths.items():
-        if kind == "alpha":
-            img = alpha
-        elif kind == "mask":
-            img = np.where(prob >= threshold, 255, 0).astype(np.uint8)
-        elif kind == "cutout":
-            img = np.concatenate([rgb, alpha[:, :, None]], axis=2)
-        else:
-            if depth is None:
-                raise UserError(f"{stem}: no depth map available to save")
-            img = depth_to_uint8(_resize_float(depth, rgb.shape[:2]))
-        written.append(write_image(path, img))
-    return written
+    images = render_outputs(rgb, prob, kinds, depth=depth, threshold=threshold, foreground=foreground,
+                            background=background, name=stem)
+    return [write_image(paths[k], images[k]) for k in paths]
 
 
 def _resize_float(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

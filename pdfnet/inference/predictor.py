@@ -4,6 +4,8 @@
     >>> pred = Predictor.from_pretrained("Tennineee/PDFNet", depth_model="large", device="cuda")
     >>> mask = pred("photo.jpg")                # float32 [H, W] in [0, 1], the input's size
     >>> masks = pred([img_a, img_b], tta=True)  # list of masks; numpy / PIL / paths accepted
+    >>> rgba = pred.cutout("photo.jpg")         # uint8 [H, W, 4], foreground colours refined
+    >>> rgb = pred.cutout("photo.jpg", background="white")  # composite, uint8 [H, W, 3]
 
 Pipeline per image (docs/architecture.md, "Inference and evaluation"): RGB (grayscale replicated, alpha
 dropped) → pseudo-depth from Depth Anything V2 at the original resolution (or a depth map the caller gives)
@@ -25,6 +27,13 @@ import torch
 from torch import nn
 
 from pdfnet.errors import UserError
+from pdfnet.inference.foreground import (
+    DEFAULT_FOREGROUND,
+    Background,
+    composite,
+    cutout_rgba,
+    parse_background,
+)
 from pdfnet.inference.preprocess import (
     depth_to_tensor,
     image_to_tensor,
@@ -191,6 +200,43 @@ class Predictor:
         dmaps = None if deps is None else [to_depth_float(d, f"depth[{i}]") for i, d in enumerate(deps)]
         preds = self.predict_arrays(rgbs, dmaps, tta=tta)
         out = [prob_to_uint8(p.prob) if as_uint8 else p.prob for p in preds]
+        return out[0] if single else out
+
+    def cutout(
+        self,
+        images: Any,
+        depths: Any = None,
+        *,
+        tta: bool | None = None,
+        foreground: str | None = DEFAULT_FOREGROUND,
+        background: str | Background | None = None,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Cut-outs (RGBA), or composites on a new background (RGB).
+
+        Args:
+            images, depths, tta: as :meth:`__call__`.
+            foreground: foreground-colour estimator (``"blur-fusion"``, the default, or ``"ml"``; see
+                :func:`pdfnet.inference.foreground.estimate_foreground`); None keeps the raw RGB, so the
+                old background bleeds into soft edges.
+            background: None for RGBA cut-outs; else a colour (``"white"``, ``"#00ff00"``,
+                ``"0,255,0"``), ``"blur"``, an image path, or a :class:`Background`.
+
+        Returns:
+            uint8 ``[H, W, 4]`` (RGBA, ``round(255·p)`` as alpha) or, with ``background``, uint8
+            ``[H, W, 3]``; a list when ``images`` is a list/tuple.
+        """
+        single = not isinstance(images, (list, tuple))
+        imgs = [images] if single else list(images)
+        bg = parse_background(background) if isinstance(background, str) else background
+        rgbs = [to_rgb_uint8(im, source_name(im, i)) for i, im in enumerate(imgs)]
+        probs = self(rgbs, None if depths is None else ([depths] if single else list(depths)), tta=tta)
+        out = []
+        for rgb, prob in zip(rgbs, probs):
+            rgba = cutout_rgba(rgb, prob, foreground=foreground)
+            if bg is None:
+                out.append(rgba)
+            else:
+                out.append(composite(rgba[..., :3], prob, bg.render(rgb.astype(np.float32) / 255.0, prob)))
         return out[0] if single else out
 
     def predict_arrays(

@@ -20,6 +20,8 @@ from PIL import Image
 from pdfnet.errors import ImageReadError, UserError
 
 IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Video containers ``pdfnet predict`` hands to OpenCV's video reader (FFmpeg backend).
+VIDEO_EXTS: tuple[str, ...] = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v")
 
 
 def list_images(folder: str | os.PathLike, exts: Iterable[str] = IMAGE_EXTS) -> list[Path]:
