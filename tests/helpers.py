@@ -117,3 +117,65 @@ def read_unchanged(p: Path) -> np.ndarray:
     a = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     assert a is not None, p
     return a
+
+
+# ---------------------------------------------------------------------------------- tiny models on disk
+
+TINY_SIZE = 64
+
+
+def tiny_config(size: int = TINY_SIZE):
+    """A :class:`pdfnet.config.schema.Config` for the CPU-sized test backbone at side ``size``."""
+    from pdfnet.config.schema import Config, ModelConfig
+
+    cfg = Config()
+    cfg.model = ModelConfig(backbone="swin_tiny_test", emb=16, input_size=size, drop_path=0.0,
+                            attn_dropout=0.0)
+    return cfg
+
+
+def sharpen(model):
+    """Scale the head's depth stem and output conv so random-init probabilities span ~[0, 1] and depend
+    strongly on depth (a random init gives a flat ~0.5 that would make mask checks vacuous)."""
+    with torch.no_grad():
+        model.head.stem.weight[:, 3:] *= 20
+        model.head.out.weight *= 20
+    return model
+
+
+def write_tiny_release(out: Path, size: int = TINY_SIZE, seed: int = 0) -> Path:
+    """A tiny random PDFNet (sharpened, see :func:`sharpen`) saved as our safetensors release in ``out``."""
+    from pdfnet.engine.checkpoint import export_release
+    from pdfnet.models import build_model
+
+    torch.manual_seed(seed)
+    cfg = tiny_config(size)
+    export_release(sharpen(build_model(cfg.model)), cfg, out)
+    return out
+
+
+def write_tiny_dav2(out: Path, seed: int = 0) -> Path:
+    """A tiny random Depth Anything V2 (transformers layout) whose processor runs at 42 px, in ``out``,
+    with its ``preprocessor_config.json`` (what ``Predictor.from_pretrained(depth_model=out)`` loads;
+    :func:`make_tiny_dav2` saves the model alone)."""
+    import json
+
+    # transformers is a heavy import: only the tests that need a depth model pay for it
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    torch.manual_seed(seed)
+    bb = Dinov2Config(hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
+                      patch_size=14, image_size=42, out_features=["stage1", "stage2"],
+                      reshape_hidden_states=False)
+    cfg = DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=8, neck_hidden_sizes=[8, 8],
+                              fusion_hidden_size=8, reassemble_factors=[1, 0.5], head_hidden_size=8,
+                              patch_size=14)
+    model = DepthAnythingForDepthEstimation(cfg)
+    with torch.no_grad():  # random-init activations are ~1e-7: rescale to a positive O(1) map that varies
+        model.head.conv3.weight.mul_(3e5)
+        model.head.conv3.bias.fill_(1.0)
+    model.save_pretrained(out)
+    (out / "preprocessor_config.json").write_text(json.dumps({
+        "size": {"height": 42, "width": 42}, "ensure_multiple_of": 14,
+        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}))
+    return out
