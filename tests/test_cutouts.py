@@ -63,6 +63,7 @@ def test_blur_fusion_removes_most_background_bleed(comp):
     assert np.abs(est8.astype(np.float32) / 255 - est).mean() < 2 / 255
 
 
+@pytest.mark.slow  # PyMatting compiles its numba kernels on first use: minutes in a fresh environment
 def test_ml_reference_is_better_still(comp):
     naive = edge_errors(comp.image, comp)
     ml = edge_errors(estimate_foreground(comp.image, comp.alpha, method="ml"), comp)
@@ -246,3 +247,15 @@ def test_video_api_matches_image_predictions(release, dav2, tmp_path):
         np.testing.assert_array_equal(cut[..., 3], pred(rgb, as_uint8=True))
     with pytest.raises(UserError, match=re.escape("file not found")):
         predict_video(pred, tmp_path / "missing.mp4", tmp_path, save=["mask"], progress=False)
+
+
+def test_bench_foreground_cli(tmp_path, capsys):
+    import json
+
+    rc = main(["bench", "foreground", "--size", "128", "--images", "1", "--repeat", "1",
+               "--methods", "naive,blur-fusion", "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert set(res["methods"]) == {"naive", "blur-fusion"} and res["factors"]["blur-fusion"]["f_err"] > 3
+    assert "blur-fusion" in capsys.readouterr().out
+    assert main(["bench", "foreground", "--methods", "naive,magic"]) == 2

@@ -127,37 +127,46 @@ def blur_fusion_foreground(
 ) -> np.ndarray:
     """Blur-fusion foreground estimate (Forte & Pitié 2021), one pass per box-window size in ``radii``.
 
+    Each pass: ``F̄ = blur(F·α) / blur(α)``, ``B̄ = blur(B·(1 − α)) / blur(1 − α)`` (box window ``r``), then
+    ``F = F̄ + α·(I − α·F̄ − (1 − α)·B̄)`` and ``B = B̄`` for the next pass; the first starts from
+    ``F = B = I``. The correction is evaluated only where it can differ from a shortcut: ``F = I`` where
+    α = 1 and ``F = F̄`` where α = 0 (the formula gives exactly these), so per pass the full-image work is
+    the three box blurs and one product.
+
     Args:
         image: float32 RGB ``[H, W, 3]`` in [0, 1].
         alpha: float32 ``[H, W]`` in [0, 1].
-        radii: box-window sizes, widest first; the first pass starts from ``F = B = image``.
+        radii: box-window sizes, widest first.
 
     Returns:
         float32 ``[H, W, 3]`` in [0, 1].
     """
-    fg, bg = image, image
-    for r in radii:
-        fg, bg = _blur_fusion_pass(image, fg, bg, alpha, int(r))
-    return fg
-
-
-def _blur_fusion_pass(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray,
-                      r: int) -> tuple[np.ndarray, np.ndarray]:
-    """One pass: α-weighted local means ``F̄``, ``B̄`` (box window ``r``) and the corrected ``F``."""
+    h, w = alpha.shape
     a = alpha[:, :, None]
-    inv = 1.0 - a
-    ksize = (r, r)
-    # normalised box blurs: mean of F over the foreground part of the window, of B over the background
-    a_blur = cv2.blur(alpha, ksize)[:, :, None]
-    f_mean = cv2.blur(fg * a, ksize)
-    f_mean /= a_blur + _EPS
-    b_mean = cv2.blur(bg * inv, ksize)
-    b_mean /= (1.0 - a_blur) + _EPS
-    out = image - a * f_mean
-    out -= inv * b_mean
-    out *= a
-    out += f_mean
-    return np.clip(out, 0.0, 1.0, out=out), b_mean
+    soft = np.flatnonzero((alpha > 0) & (alpha < 1))
+    a_s = alpha.reshape(-1)[soft][:, None]
+    img_s = image.reshape(-1, 3)[soft]
+    fg_a = image * a  # F·α (F = I to start; only the soft pixels change between passes)
+    bg_inv = image - fg_a  # B·(1 − α) with B = I
+    f_mean = None
+    for r in radii:
+        ksize = (int(r), int(r))
+        a_blur = cv2.blur(alpha, ksize)
+        f_scale = (1.0 / (a_blur + _EPS)).reshape(-1)
+        b_scale = 1.0 / ((1.0 - a_blur) + _EPS)
+        f_mean = cv2.blur(fg_a, ksize)  # un-normalised: × f_scale below
+        b_sum = cv2.blur(bg_inv, ksize)
+        f_s = f_mean.reshape(-1, 3)[soft] * f_scale[soft][:, None]
+        b_s = b_sum.reshape(-1, 3)[soft] * b_scale.reshape(-1)[soft][:, None]
+        fg_s = np.clip(f_s + a_s * (img_s - a_s * f_s - (1.0 - a_s) * b_s), 0.0, 1.0)
+        fg_a.reshape(-1, 3)[soft] = fg_s * a_s
+        bg_inv = b_sum * (b_scale * (1.0 - alpha))[:, :, None]  # next pass: B̄·(1 − α)
+    out = image.copy()
+    out_flat = out.reshape(-1, 3)
+    out_flat[soft] = fg_s
+    clear = np.flatnonzero(alpha.reshape(-1) <= 0)  # α = 0: F = F̄ (a colour extrapolated from nearby)
+    out_flat[clear] = np.clip(f_mean.reshape(-1, 3)[clear] * f_scale[clear][:, None], 0.0, 1.0)
+    return out.reshape(h, w, 3)
 
 
 def ml_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
