@@ -30,6 +30,7 @@ from torch import nn
 
 from pdfnet.config import Config, config_to_dict, dump_config, load_config
 from pdfnet.engine import distributed as D
+from pdfnet.engine.schedule import EpochPlan
 from pdfnet.errors import CheckpointError, UserError
 
 TRAIN_STATE_FORMAT = "pdfnet-train-state"
@@ -236,8 +237,8 @@ class TrainState:
     """What the training loop itself carries from step to step (the modules carry the rest).
 
     Attributes:
-        step: optimizer steps done. The data position follows from it: epoch ``step // steps_per_epoch``,
-            micro-batch ``(step % steps_per_epoch) * grad_accum`` of that epoch.
+        step: optimizer steps done. The data position follows from it (:class:`EpochPlan`): the epoch
+            and ``steps into it x grad_accum`` micro-batches of it.
         best: the best validation so far: its metrics, ``score`` (what selection compares) and ``step``.
         val_step: the last step whose validation ran (a resume re-runs a validation that a stop cut off).
         rng: every rank's RNG state (:func:`get_rng_state`) at ``step``, in rank order; gathered when
@@ -261,18 +262,18 @@ class Checkpointer:
         model: the plain module (no DDP / compile wrapper).
         optimizer, schedule, scaler, cfg: saved beside the weights; ``cfg.train.epochs`` may extend a
             resumed schedule.
-        steps_per_epoch: optimizer steps per epoch (fixes the stored data position).
+        plan: the run's epochs in optimizer steps (fixes the stored data position).
         info: this process's rank and the world size.
     """
 
     def __init__(self, run_dir: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
-                 scaler: Any, cfg: Config, steps_per_epoch: int, info: D.DistInfo):
+                 scaler: Any, cfg: Config, plan: EpochPlan, info: D.DistInfo):
         self.run_dir, self.model, self.optimizer, self.schedule = Path(run_dir), model, optimizer, schedule
-        self.scaler, self.cfg, self.steps_per_epoch, self.info = scaler, cfg, steps_per_epoch, info
+        self.scaler, self.cfg, self.plan, self.info = scaler, cfg, plan, info
 
     def position(self, step: int) -> tuple[int, int]:
         """``(epoch, micro-batches of it consumed)`` after ``step`` optimizer steps."""
-        epoch, steps = divmod(step, self.steps_per_epoch)
+        epoch, steps = self.plan.locate(step)
         return epoch, steps * self.cfg.train.grad_accum
 
     def _check_position(self, st: Mapping[str, Any], path: Path) -> None:
@@ -283,11 +284,11 @@ class Checkpointer:
         old_global = int(old.get("batch_size", tc.batch_size)) * old_accum * old_world
         new_global = tc.batch_size * tc.grad_accum * self.info.world_size
         stored = (int(st["epoch"]), int(st["batch_in_epoch"]) // old_accum)
-        if old_global != new_global or stored != divmod(int(st["step"]), self.steps_per_epoch):
+        if old_global != new_global or stored != self.plan.locate(int(st["step"])):
             raise CheckpointError(
                 f"{path} stopped after step {st['step']} (epoch {stored[0]} + {stored[1]} steps) with a "
                 f"global batch of {old_global}; this run has a global batch of {new_global} and "
-                f"{self.steps_per_epoch} steps per epoch, which cannot continue the same data order: resume "
+                f"{self.plan.steps[0]} steps in epoch 0, which cannot continue the same data order: resume "
                 "with the batch_size x grad_accum x world size and the data it was trained with")
 
     def save(self, name: str, state: TrainState) -> Path:

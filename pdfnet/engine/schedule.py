@@ -1,4 +1,5 @@
-"""Learning-rate schedule: timm-style cosine with linear warmup, stepped once per epoch.
+"""Learning-rate schedule: timm-style cosine with linear warmup, stepped once per epoch; and the
+:class:`EpochPlan` that maps the training loop's one step counter to epochs.
 
 The release builds timm's ``CosineLRScheduler(t_initial=epochs, lr_min=min_lr, warmup_lr_init=warmup_lr,
 warmup_t=warmup_epochs)`` and steps it per epoch. With ``lr = warmup_lr = min_lr`` (the paper recipe) the
@@ -12,6 +13,9 @@ rate is constant. This is a dependency-free re-implementation of that formula (n
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -73,3 +77,47 @@ class CosineWarmupSchedule:
             if not hasattr(self, k):
                 raise KeyError(f"unexpected schedule state key {k!r}")
             setattr(self, k, v)
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How many optimizer steps each epoch has, and the one step counter → ``(epoch, steps into it)``.
+
+    The training loop counts only optimizer steps; the epoch (for the learning-rate schedule and the
+    sampler's permutation) and the data position inside it are derived here. Epochs may differ in length
+    (e.g. the release's hard-half epochs train on half the samples).
+
+    Args:
+        steps: optimizer steps of each epoch, in order (each >= 1).
+        max_steps: stop after this many steps (None: after the last epoch).
+    """
+
+    steps: tuple[int, ...]
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.steps or min(self.steps) < 1:
+            raise ValueError(f"every epoch needs >= 1 step, got {self.steps[:8]}")
+
+    @classmethod
+    def uniform(cls, steps_per_epoch: int, epochs: int, max_steps: int | None = None) -> EpochPlan:
+        return cls(tuple([steps_per_epoch] * epochs), max_steps)
+
+    @property
+    def total(self) -> int:
+        """Steps of the run: the sum of the epochs, capped by ``max_steps``."""
+        n = sum(self.steps)
+        return n if self.max_steps is None else min(n, self.max_steps)
+
+    def locate(self, step: int) -> tuple[int, int]:
+        """``(epoch, steps of it done)`` after ``step`` steps; an epoch end is the next epoch's start."""
+        i = bisect.bisect_right(self._starts, step) - 1
+        return i, step - self._starts[i]
+
+    def is_epoch_end(self, step: int) -> bool:
+        """Whether ``step`` completes an epoch."""
+        return step > 0 and self.locate(step)[1] == 0
+
+    @functools.cached_property
+    def _starts(self) -> list[int]:
+        return [0, *itertools.accumulate(self.steps)]

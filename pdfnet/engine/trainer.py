@@ -6,9 +6,10 @@ over optimizer steps: the checkpoint and validation decisions for the step just 
 
 Semantics worth knowing:
 
-* **One counter.** ``step`` counts optimizer updates; everything else is derived from it: the epoch
-  (``step // steps_per_epoch``) drives the schedule and the sampler's permutation, and the data position
-  inside the epoch is ``(step % steps_per_epoch) * grad_accum`` micro-batches. One step =
+* **One counter.** ``step`` counts optimizer updates; everything else is derived from it by the run's
+  :class:`~pdfnet.engine.schedule.EpochPlan` (steps of each epoch): the epoch drives the schedule and
+  the sampler's permutation, and the data position inside it is ``steps into it x grad_accum``
+  micro-batches. One step =
   ``train.grad_accum`` micro-batches of ``train.batch_size`` per process; the global batch is
   ``batch_size * grad_accum * world_size``.
 * **Schedule** is per epoch (the release's timm cosine; constant 1e-5 for the paper recipe).
@@ -51,7 +52,7 @@ from pdfnet.engine.checkpoint import Checkpointer, TrainState, get_rng_state, se
 from pdfnet.engine.events import EventSink, image_grid
 from pdfnet.engine.optim import build_optimizer
 from pdfnet.engine.rundir import open_run_dir, write_run_files
-from pdfnet.engine.schedule import CosineWarmupSchedule
+from pdfnet.engine.schedule import CosineWarmupSchedule, EpochPlan
 from pdfnet.errors import UserError
 from pdfnet.utils.precision import amp_precision, autocast
 
@@ -123,32 +124,31 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
         model, loss_fn, train_set, val_set = build_components(cfg, model, loss_fn, train_set, val_set)
         seed_all(tc.seed + info.rank)
         loader = build_train_loader(train_set, cfg, info, device)
-        steps_per_epoch, total_steps = step_budget(len(loader.sampler), tc, info.world_size)
+        plan = epoch_plan(len(loader.sampler), tc, info.world_size)
         model = _prepare_model(model, loss_fn, tc, device)  # weights and freezing go before the optimizer
         optimizer = build_optimizer(model, cfg.optim, device)  # every parameter that requires grad
         params = [p for group in optimizer.param_groups for p in group["params"]]
         schedule, scaler = build_schedule(cfg), torch.amp.GradScaler(device.type, enabled=use_scaler)
         ckpt = Checkpointer(run.path, model=model, optimizer=optimizer, schedule=schedule, scaler=scaler,
-                            cfg=cfg, steps_per_epoch=steps_per_epoch, info=info)
+                            cfg=cfg, plan=plan, info=info)
         state = ckpt.load(run.resume_path) if run.resume_path else TrainState()
         D.run_on_main(info, write_run_files, cfg, run.path, step=state.step, val_step=state.val_step)
         net = _wrap_model(model, tc, info, device)
-        batches = micro_batches(loader, steps_per_epoch, tc.grad_accum, start_step=state.step)
+        batches = micro_batches(loader, plan, tc.grad_accum, start_step=state.step)
         saved_step, last_val, meter = state.step, {}, _Meter()
         events = EventSink(run.path, enabled=info.is_main, tensorboard=tc.tensorboard,
                            purge_step=state.step + 1)
-        bar = tqdm(total=total_steps, initial=state.step, desc="train", unit="step", dynamic_ncols=True,
+        bar = tqdm(total=plan.total, initial=state.step, desc="train", unit="step", dynamic_ncols=True,
                    disable=not (progress and info.is_main))
         with _StopSignals() as stop, contextlib.closing(events), contextlib.closing(bar):
             while True:
                 # ---- checkpoint, then validation, for the step just done ----
                 stopping = stop.requested(info, device)
-                if state.step > saved_step and (stopping or _save_due(state.step, tc, steps_per_epoch,
-                                                                      total_steps)):
+                if state.step > saved_step and (stopping or _save_due(state.step, tc, plan)):
                     ckpt.save("last.pt", state)
                     saved_step = state.step
                 if not stopping and val_set is not None and state.val_step < state.step and \
-                        _val_due(state.step, tc, steps_per_epoch, total_steps):
+                        _val_due(state.step, tc, plan):
                     last_val = _validate(model, val_set, cfg, device, amp_dtype, info, events, state.step,
                                          progress)
                     state.val_step = state.step
@@ -157,10 +157,10 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
                     ckpt.save("last.pt", state)
                 if stopping:
                     raise stop.interrupted(state.step, run.path / "last.pt")
-                if state.step >= total_steps:
+                if state.step >= plan.total:
                     break
                 # ---- one optimizer step over grad_accum micro-batches ----
-                epoch = state.step // steps_per_epoch
+                epoch = plan.locate(state.step)[0]
                 lr = schedule.apply(optimizer, epoch)
                 for micro in range(tc.grad_accum):
                     batch = _to_device(next(batches), device, tc.channels_last)
@@ -175,10 +175,9 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
                 grad_norm = _optimizer_step(optimizer, scaler, params, cfg.optim.clip_grad)
                 state.step += 1
                 bar.update(1)
-                _log_step(events, meter, bar, tc, info, state.step, total_steps, lr, grad_norm,
-                          state.step / steps_per_epoch, batch, out)
+                _log_step(events, meter, bar, tc, info, state.step, plan, lr, grad_norm, batch, out)
         D.barrier()
-    return TrainResult(step=state.step, epoch=state.step // steps_per_epoch, best_maxF=state.best.get("maxF"),
+    return TrainResult(step=state.step, epoch=plan.locate(state.step)[0], best_maxF=state.best.get("maxF"),
                        last_val=last_val, run_dir=run.path, seconds=time.time() - t_start)
 
 
@@ -259,15 +258,14 @@ def build_train_loader(dataset: Dataset, cfg: Config, info: D.DistInfo, device: 
     )
 
 
-def step_budget(samples_per_rank: int, tc: TrainConfig, world_size: int) -> tuple[int, int]:
-    """``(steps per epoch, total steps)``: whole optimizer steps of ``batch_size x grad_accum`` per epoch,
-    times ``epochs``, capped by ``max_steps``."""
+def epoch_plan(samples_per_rank: int, tc: TrainConfig, world_size: int) -> EpochPlan:
+    """The run's epochs in optimizer steps: whole steps of ``batch_size x grad_accum`` per epoch (a partial
+    step's samples are left out), ``epochs`` of them, capped by ``max_steps``."""
     steps_per_epoch = samples_per_rank // tc.batch_size // tc.grad_accum
     if steps_per_epoch < 1:
         raise UserError(f"{samples_per_rank * world_size} training samples give no full step of "
                         f"batch_size={tc.batch_size} x grad_accum={tc.grad_accum} x world_size={world_size}")
-    total = steps_per_epoch * tc.epochs
-    return steps_per_epoch, total if tc.max_steps is None else min(total, tc.max_steps)
+    return EpochPlan.uniform(steps_per_epoch, tc.epochs, tc.max_steps)
 
 
 def build_schedule(cfg: Config) -> CosineWarmupSchedule:
@@ -298,19 +296,20 @@ def _wrap_model(model: nn.Module, tc: TrainConfig, info: D.DistInfo, device: tor
     return torch.compile(model) if tc.compile else model
 
 
-def micro_batches(loader: DataLoader, steps_per_epoch: int, grad_accum: int,
+def micro_batches(loader: DataLoader, plan: EpochPlan, grad_accum: int,
                   start_step: int = 0) -> Iterator[dict]:
-    """Micro-batches from optimizer step ``start_step`` on, endlessly: epoch ``e`` is the sampler's
-    permutation ``e`` cut to ``steps_per_epoch * grad_accum`` micro-batches (a partial step's worth is
-    dropped); a resume starts mid-epoch. The next epoch is set up only when its first batch is asked for."""
-    epoch, steps_done = divmod(start_step, steps_per_epoch)
-    while True:
+    """Micro-batches from optimizer step ``start_step`` to the end of ``plan``: epoch ``e`` is the
+    sampler's permutation ``e`` cut to ``plan.steps[e] * grad_accum`` micro-batches; a resume starts
+    mid-epoch. An epoch's sampler and dataset are set up only when its first batch is asked for (after
+    the previous epoch's checkpoint and validation)."""
+    first, steps_done = plan.locate(start_step)
+    for epoch in range(first, len(plan.steps)):
         loader.sampler.set_epoch(epoch)
         if hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
         loader.sampler.set_start(steps_done * grad_accum * loader.batch_size)
-        yield from itertools.islice(loader, (steps_per_epoch - steps_done) * grad_accum)
-        epoch, steps_done = epoch + 1, 0
+        yield from itertools.islice(loader, (plan.steps[epoch] - steps_done) * grad_accum)
+        steps_done = 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,12 +399,13 @@ class _Meter:
 
 
 def _log_step(events: EventSink, meter: _Meter, bar: Any, tc: TrainConfig, info: D.DistInfo, step: int,
-              total_steps: int, lr: float, grad_norm: torch.Tensor, epoch: float, batch: dict,
-              out: Any) -> None:
+              plan: EpochPlan, lr: float, grad_norm: torch.Tensor, batch: dict, out: Any) -> None:
     """Every ``log_every_steps``: interval means of all loss terms, lr, grad norm, throughput → sinks and
     the bar; every ``image_log_every_steps``: an image | prediction | GT | depth grid."""
-    if step % tc.log_every_steps == 0 or step == total_steps:
-        scalars = meter.means(info) | {"lr": lr, "grad_norm": float(grad_norm), "epoch": epoch}
+    if step % tc.log_every_steps == 0 or step == plan.total:
+        epoch, done = plan.locate(step)
+        scalars = meter.means(info) | {"lr": lr, "grad_norm": float(grad_norm),
+                                       "epoch": epoch + done / plan.steps[epoch] if done else epoch}
         events.put_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
         bar.set_postfix(loss=f"{scalars.get('total', float('nan')):.4f}", lr=f"{lr:.2e}")
         meter.reset()
@@ -418,19 +418,19 @@ def _log_step(events: EventSink, meter: _Meter, bar: Any, tc: TrainConfig, info:
 # checkpoint and validation decisions
 
 
-def _save_due(step: int, tc: TrainConfig, steps_per_epoch: int, total_steps: int) -> bool:
+def _save_due(step: int, tc: TrainConfig, plan: EpochPlan) -> bool:
     """``last.pt`` after ``step``: at each epoch end, at the end, every ``save_every_steps``."""
-    return step > 0 and (step % steps_per_epoch == 0 or step == total_steps
+    return step > 0 and (plan.is_epoch_end(step) or step == plan.total
                          or bool(tc.save_every_steps and step % tc.save_every_steps == 0))
 
 
-def _val_due(step: int, tc: TrainConfig, steps_per_epoch: int, total_steps: int) -> bool:
+def _val_due(step: int, tc: TrainConfig, plan: EpochPlan) -> bool:
     """Validation after ``step``: every ``val_every_steps``, every ``val_every_epochs``-th epoch end, and
     once at the end of the run."""
-    epoch_end = step % steps_per_epoch == 0
-    return step > 0 and (step == total_steps or bool(tc.val_every_steps and step % tc.val_every_steps == 0)
-                         or bool(epoch_end and tc.val_every_epochs
-                                 and (step // steps_per_epoch) % tc.val_every_epochs == 0))
+    by_epoch = bool(tc.val_every_epochs and plan.is_epoch_end(step)
+                    and plan.locate(step)[0] % tc.val_every_epochs == 0)
+    return step > 0 and (step == plan.total or by_epoch
+                         or bool(tc.val_every_steps and step % tc.val_every_steps == 0))
 
 
 def _validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.device,
@@ -504,4 +504,4 @@ class _StopSignals:
 
 
 __all__ = ["NonFiniteLossError", "ScoreFn", "TrainResult", "TrainingInterrupted", "build_components",
-           "build_schedule", "build_train_loader", "maxF_score", "micro_batches", "step_budget", "train"]
+           "build_schedule", "build_train_loader", "epoch_plan", "maxF_score", "micro_batches", "train"]
