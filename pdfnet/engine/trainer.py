@@ -57,7 +57,8 @@ from pdfnet.errors import UserError
 from pdfnet.utils.precision import amp_precision, autocast
 
 LossFn = Callable[[Any, torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-#: validation metrics → the score checkpoint selection maximises (None: this validation cannot be ranked)
+#: validation metrics → the score checkpoint selection maximises, ``>=`` winning (None: this validation
+#: cannot be ranked); a lower-is-better metric returns its negation (``-MAE``)
 ScoreFn = Callable[[Mapping[str, float]], float | None]
 
 
