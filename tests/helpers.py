@@ -124,13 +124,21 @@ def read_unchanged(p: Path) -> np.ndarray:
 TINY_SIZE = 64
 
 
+def tiny_model_config(size: int = TINY_SIZE, **overrides):
+    """The CPU-sized test network (:class:`~pdfnet.config.schema.ModelConfig`): the paper architecture
+    with the toy Swin, emb 16, no dropout or drop-path, input side ``size``; ``overrides`` replace fields."""
+    from pdfnet.config.schema import ModelConfig
+
+    fields = dict(backbone="swin_tiny_test", emb=16, input_size=size, drop_path=0.0, attn_dropout=0.0)
+    return ModelConfig(**(fields | overrides))
+
+
 def tiny_config(size: int = TINY_SIZE):
-    """A :class:`pdfnet.config.schema.Config` for the CPU-sized test backbone at side ``size``."""
-    from pdfnet.config.schema import Config, ModelConfig
+    """A :class:`pdfnet.config.schema.Config` whose model is :func:`tiny_model_config` at side ``size``."""
+    from pdfnet.config.schema import Config
 
     cfg = Config()
-    cfg.model = ModelConfig(backbone="swin_tiny_test", emb=16, input_size=size, drop_path=0.0,
-                            attn_dropout=0.0)
+    cfg.model = tiny_model_config(size)
     return cfg
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import sharpen, tiny_config
 
 from pdfnet.cli.main import main
-from pdfnet.config.schema import Config, ModelConfig
 from pdfnet.engine.checkpoint import export_release
 from pdfnet.inference.export import SegmentationNetwork, example_inputs
 from pdfnet.models import build_model
@@ -27,13 +27,8 @@ TOL = 1e-4
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> tuple[Path, torch.nn.Module]:
     torch.manual_seed(0)
-    cfg = Config()
-    cfg.model = ModelConfig(backbone="swin_tiny_test", emb=16, input_size=SIZE, drop_path=0.0,
-                            attn_dropout=0.0)
-    model = build_model(cfg.model).eval()
-    with torch.no_grad():  # make the logits span a useful range and depend on depth
-        model.head.stem.weight[:, 3:] *= 20
-        model.head.out.weight *= 20
+    cfg = tiny_config(SIZE)
+    model = sharpen(build_model(cfg.model)).eval()  # logits that span a useful range and depend on depth
     out = tmp_path_factory.mktemp("release")
     export_release(model, cfg, out)
     return out, model

@@ -22,14 +22,13 @@ import math
 
 import pytest
 import torch
-from helpers import official_expected, official_fixture, official_keys_path
+from helpers import official_expected, official_fixture, official_keys_path, tiny_model_config
 
 from pdfnet.bench.workloads import make_inputs
-from pdfnet.config.schema import ModelConfig
 from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.models import build_model
 
-TINY = ModelConfig(backbone="swin_tiny_test", emb=16, input_size=64, drop_path=0.0, attn_dropout=0.0)
+TINY = tiny_model_config(64)
 
 
 def _fixture_style_init(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 import torch
+from helpers import tiny_model_config
 
 from pdfnet.config.schema import ModelConfig
 from pdfnet.models import PDFNet, PDFNetOutput, build_model
@@ -16,9 +17,7 @@ SMALL = 128  # cheaper size for the behavioural checks
 
 
 def tiny_cfg(**kw) -> ModelConfig:
-    base = dict(backbone="swin_tiny_test", emb=16, input_size=SMALL, drop_path=0.0, attn_dropout=0.0)
-    base.update(kw)
-    return ModelConfig(**base)
+    return tiny_model_config(SMALL, **kw)
 
 
 @pytest.fixture(scope="module")
