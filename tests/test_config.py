@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from pdfnet.cli.main import main
 from pdfnet.config import Config, ConfigError, dump_config, load_config, save_config
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 

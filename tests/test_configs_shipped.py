@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO
 
 from pdfnet.config import Config, load_config
 
-REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "pdfnet_swinb_dis5k.yaml"
 ABLATIONS = sorted((REPO / "configs" / "ablations").glob("*.yaml"))
 ALL = sorted((REPO / "configs").rglob("*.yaml"))

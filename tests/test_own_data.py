@@ -11,10 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import REPO
 
 from pdfnet.cli.main import main
 
-REPO = Path(__file__).resolve().parents[1]
 EXTS = (".jpg", ".png", ".webp", ".bmp")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -26,8 +27,6 @@ from pdfnet.engine import checkpoint as ck
 from pdfnet.engine.rundir import LOCK_NAME, RunLock
 from pdfnet.engine.trainer import train
 from pdfnet.errors import CheckpointError, UserError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class _Out:

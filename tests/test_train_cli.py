@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import write_tiny_dis
+from helpers import REPO, write_tiny_dis
 
 from pdfnet.cli.main import main
 from pdfnet.engine import checkpoint as ck
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

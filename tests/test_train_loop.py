@@ -7,14 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import write_tiny_dis
+from helpers import REPO, write_tiny_dis
 from torch import nn
 
 from pdfnet.config import load_config
 from pdfnet.engine import checkpoint as ck
 from pdfnet.engine.trainer import NonFiniteLossError, train
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,11 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import write_tiny_dis
+from helpers import REPO, write_tiny_dis
 
 from pdfnet.config import load_config
 from pdfnet.engine import checkpoint as ck
 from pdfnet.engine.trainer import train
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _release_freed_memory() -> None:
