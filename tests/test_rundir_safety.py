@@ -81,7 +81,7 @@ def tiny_cfg(out: Path, **train_fields) -> Config:
 
 
 def run(out: Path, *, model: nn.Module | None = None, val_set: Dataset | None = None, **kw):
-    fields = {k: kw.pop(k) for k in list(kw) if k not in ("resume", "overwrite")}
+    fields = {k: kw.pop(k) for k in list(kw) if k not in ("resume", "overwrite", "score_fn")}
     torch.manual_seed(0)
     return train(tiny_cfg(out, **fields), model=model or TinyNet(), loss_fn=bce, train_set=TinyData(),
                  val_set=val_set, progress=False, **kw)
@@ -132,6 +132,21 @@ def test_refused_resume_rewrites_nothing(tmp_path):
     with pytest.raises(CheckpointError, match="global batch of 2; this run has a global batch of 1"):
         run(tmp_path, max_steps=4, resume="auto", batch_size=1)
     assert snapshot(tmp_path) == before
+
+
+def test_resume_from_best_keeps_the_later_last(tmp_path):
+    """--resume <dir>/best.pt continues from the best step; the later last.pt and the metrics past that step
+    are kept in previous-<time>/ rather than overwritten."""
+    scores = iter([1.0, 0.0])  # the first validation (step 2) stays the best
+    run(tmp_path, val_every_steps=2, val_set=TinyData(), max_steps=4, score_fn=lambda m: next(scores))
+    assert ck.load_train_state(tmp_path / "best.pt")["step"] == 2
+    last, metrics = (tmp_path / "last.pt").read_bytes(), (tmp_path / "metrics.jsonl").read_bytes()
+    run(tmp_path, max_steps=3, resume=str(tmp_path / "best.pt"))
+    (previous,) = tmp_path.glob("previous-*")
+    assert (previous / "last.pt").read_bytes() == last
+    assert (previous / "metrics.jsonl").read_bytes() == metrics
+    assert ck.load_train_state(tmp_path / "last.pt")["step"] == 3
+    assert [r["step"] for r in records(tmp_path) if r["kind"] == "train"] == [1, 2, 3]
 
 
 def test_stale_temp_files_are_removed_on_start(tmp_path):

@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -269,10 +270,10 @@ def remove_stale_temp_files(run_dir: Path) -> list[Path]:
     return gone
 
 
-def move_aside(run_dir: Path) -> Path | None:
-    """Move the run files (:data:`RUN_FILES`) into a new ``run_dir/previous-<UTC time>/``; its path, or
-    None when there was nothing to move."""
-    present = [run_dir / n for n in RUN_FILES if (run_dir / n).exists() or (run_dir / n).is_symlink()]
+def move_aside(run_dir: Path, names: tuple[str, ...] = RUN_FILES) -> Path | None:
+    """Move the run files ``names`` (default: all of :data:`RUN_FILES`) into a new
+    ``run_dir/previous-<UTC time>/``; its path, or None when there was nothing to move."""
+    present = [run_dir / n for n in names if (run_dir / n).exists() or (run_dir / n).is_symlink()]
     if not present:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -361,10 +362,13 @@ def trim_metrics(path: Path, step: int, val_step: int) -> int:
     return dropped
 
 
-def write_run_files(cfg: Config, run_dir: str | os.PathLike, *, step: int = 0,
-                    val_step: int = 0) -> Path:
+def write_run_files(cfg: Config, run_dir: str | os.PathLike, *, step: int = 0, val_step: int = 0,
+                    resumed_from: Path | None = None) -> Path:
     """Write ``config.yaml`` (resolved) and ``env.json`` (git + environment), and trim ``metrics.jsonl``
-    to what a run starting at ``step`` keeps (:func:`trim_metrics`).
+    to what a run starting at ``step`` keeps (:func:`trim_metrics`). Call once the resume checks passed.
+
+    A resume from another train state of this directory (e.g. ``best.pt``) would overwrite a later
+    ``last.pt`` and trim its metrics: both are first kept in ``previous-<time>/``.
 
     Raises:
         UserError: an OS error writing into ``run_dir`` (the path named).
@@ -373,6 +377,14 @@ def write_run_files(cfg: Config, run_dir: str | os.PathLike, *, step: int = 0,
     env = {"git": git_info(), "env": environment_info()}
     target = run_dir
     try:
+        last = run_dir / "last.pt"
+        if resumed_from is not None and last.is_file() and resumed_from.resolve() != last.resolve() \
+                and resumed_from.resolve().parent == run_dir.resolve():
+            target = run_dir / "metrics.jsonl"
+            kept = move_aside(run_dir, ("last.pt",))
+            if target.is_file():
+                shutil.copy2(target, kept / target.name)
+            print(f"resuming from {resumed_from.name}: the later last.pt and its metrics are kept in {kept}")
         target = run_dir / "config.yaml"
         atomic_write_bytes(target, dump_config(cfg).encode())
         target = run_dir / "env.json"

@@ -133,15 +133,12 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
         ckpt = Checkpointer(run.path, model=model, optimizer=optimizer, schedule=schedule, scaler=scaler,
                             cfg=cfg, plan=plan, info=info)
         state = ckpt.load(run.resume_path) if run.resume_path else TrainState()
-        D.run_on_main(info, write_run_files, cfg, run.path, step=state.step, val_step=state.val_step)
+        D.run_on_main(info, write_run_files, cfg, run.path, step=state.step, val_step=state.val_step,
+                      resumed_from=run.resume_path)
         net = _wrap_model(model, tc, info, device)
         batches = micro_batches(loader, plan, tc.grad_accum, start_step=state.step)
         saved_step, last_val, meter = state.step, {}, _Meter()
-        events = EventSink(run.path, enabled=info.is_main, tensorboard=tc.tensorboard,
-                           purge_step=state.step + 1)
-        bar = tqdm(total=plan.total, initial=state.step, desc="train", unit="step", dynamic_ncols=True,
-                   disable=not (progress and info.is_main))
-        with _StopSignals() as stop, contextlib.closing(events), contextlib.closing(bar):
+        with _StopSignals() as stop, _sinks(run.path, tc, info, plan, state.step, progress) as (events, bar):
             while True:
                 # ---- checkpoint, then validation, for the step just done ----
                 stopping = stop.requested(info, device)
@@ -165,9 +162,8 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
                 lr = schedule.apply(optimizer, epoch)
                 for micro in range(tc.grad_accum):
                     batch = _to_device(next(batches), device, tc.channels_last)
-                    sync = micro == tc.grad_accum - 1
                     out, loss, terms, finite = _forward_backward(net, loss_fn, batch, amp_dtype, scaler,
-                                                                 tc.grad_accum, sync, info)
+                                                                 micro, tc.grad_accum, info)
                     if not finite:
                         ckpt.save("last.pt", state)
                         raise NonFiniteLossError(_nonfinite_message(terms, loss, state.step, epoch, micro,
@@ -329,12 +325,13 @@ def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
 
 
 def _forward_backward(net: nn.Module, loss_fn: LossFn, batch: dict, amp_dtype: torch.dtype | None,
-                      scaler: torch.amp.GradScaler, grad_accum: int, sync: bool, info: D.DistInfo,
+                      scaler: torch.amp.GradScaler, micro: int, grad_accum: int, info: D.DistInfo,
                       ) -> tuple[Any, torch.Tensor, dict[str, torch.Tensor], bool]:
-    """One micro-batch: autocast forward, fp32 loss, scaled backward (under DDP, gradients are reduced
-    only when ``sync``). Returns the model output, the loss, its detached terms and whether the loss was
-    finite on every rank; when it was not, nothing is back-propagated on any rank (the caller stops)."""
-    ddp_no_sync = info.enabled and not sync and hasattr(net, "no_sync")
+    """Micro-batch ``micro`` of ``grad_accum``: autocast forward, fp32 loss, scaled backward (under DDP,
+    gradients are reduced on the step's last micro-batch only). Returns the model output, the loss, its
+    detached terms and whether the loss was finite on every rank; when it was not, nothing is
+    back-propagated on any rank (the caller stops)."""
+    ddp_no_sync = info.enabled and micro < grad_accum - 1 and hasattr(net, "no_sync")
     with net.no_sync() if ddp_no_sync else contextlib.nullcontext():
         with autocast(batch["image"].device, amp_dtype):
             out = net(batch["image"], batch["depth"])
@@ -368,6 +365,20 @@ def _optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScal
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     return grad_norm
+
+
+@contextlib.contextmanager
+def _sinks(run_dir: Path, tc: TrainConfig, info: D.DistInfo, plan: EpochPlan, step: int,
+           progress: bool) -> Iterator[tuple[EventSink, Any]]:
+    """The metrics sinks (``metrics.jsonl``, TensorBoard; rank 0) and the progress bar, from ``step`` on."""
+    events = EventSink(run_dir, enabled=info.is_main, tensorboard=tc.tensorboard, purge_step=step + 1)
+    bar = tqdm(total=plan.total, initial=step, desc="train", unit="step", dynamic_ncols=True,
+               disable=not (progress and info.is_main))
+    try:
+        yield events, bar
+    finally:
+        bar.close()
+        events.close()
 
 
 class _Meter:
