@@ -153,7 +153,7 @@ def sharpen(model):
 
 def write_tiny_release(out: Path, size: int = TINY_SIZE, seed: int = 0) -> Path:
     """A tiny random PDFNet (sharpened, see :func:`sharpen`) saved as our safetensors release in ``out``."""
-    from pdfnet.engine.checkpoint import export_release
+    from pdfnet.inference.checkpoint import export_release
     from pdfnet.models import build_model
 
     torch.manual_seed(seed)

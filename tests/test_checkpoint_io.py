@@ -13,6 +13,8 @@ from pdfnet.config import Config
 from pdfnet.engine import checkpoint as ck
 from pdfnet.engine.optim import build_optimizer
 from pdfnet.engine.schedule import CosineWarmupSchedule
+from pdfnet.errors import CheckpointError
+from pdfnet.inference import checkpoint as ick
 
 
 def _net() -> nn.Module:
@@ -31,7 +33,7 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         ck.atomic_torch_save({"a": torch.zeros(2)}, path)
     monkeypatch.undo()
-    assert torch.equal(ck.torch_load(path)["a"], torch.ones(2))
+    assert torch.equal(ick.torch_load(path)["a"], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp files left
 
 
@@ -66,9 +68,9 @@ def test_train_state_round_trip_weights_only(tmp_path):
     assert raw["step"] == 7
     state = ck.load_train_state(path)
     assert (state["epoch"], state["batch_in_epoch"], state["best"]) == (2, 1, {"maxF": 0.5, "step": 4})
-    assert ck.config_from_yaml_text(state["config_yaml"]) == cfg
+    assert ick.config_from_yaml_text(state["config_yaml"]) == cfg
     net2 = _net()
-    ck.load_state_dict_strict(net2, state["model"])
+    ick.load_state_dict_strict(net2, state["model"])
     for p, q in zip(net.parameters(), net2.parameters()):
         assert torch.equal(p, q)
     opt2 = build_optimizer(net2, cfg.optim)
@@ -84,40 +86,40 @@ def test_strict_load_names_keys(tmp_path):
     sd = net.state_dict()
     sd["extra.weight"] = torch.zeros(1)
     del sd["0.bias"]
-    with pytest.raises(ck.CheckpointError,
+    with pytest.raises(CheckpointError,
                        match=r"missing key\(s\): 0\.bias.*unexpected key\(s\): extra\.weight"):
-        ck.load_state_dict_strict(_net(), sd)
+        ick.load_state_dict_strict(_net(), sd)
     sd = net.state_dict()
     sd["2.weight"] = torch.zeros(2, 4, 1, 1)
-    with pytest.raises(ck.CheckpointError, match=r"shape mismatch.*2\.weight"):
-        ck.load_state_dict_strict(_net(), sd)
+    with pytest.raises(CheckpointError, match=r"shape mismatch.*2\.weight"):
+        ick.load_state_dict_strict(_net(), sd)
 
 
 def test_not_a_train_state(tmp_path):
     p = tmp_path / "x.pt"
     torch.save({"a": torch.ones(1)}, p)
-    with pytest.raises(ck.CheckpointError, match="not a pdfnet train state"):
+    with pytest.raises(CheckpointError, match="not a pdfnet train state"):
         ck.load_train_state(p)
     (tmp_path / "bad.pt").write_bytes(b"not a zip")
-    with pytest.raises(ck.CheckpointError, match="cannot read"):
-        ck.torch_load(tmp_path / "bad.pt")
-    with pytest.raises(ck.CheckpointError, match="not found"):
-        ck.torch_load(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        ick.torch_load(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        ick.torch_load(tmp_path / "missing.pt")
 
 
 def test_release_round_trip(tmp_path):
     net = _net()
     cfg = Config()
     cfg.model.emb = 32
-    ck.export_release(net, cfg, tmp_path / "rel")
+    ick.export_release(net, cfg, tmp_path / "rel")
     assert (tmp_path / "rel" / "model.safetensors").is_file() and (tmp_path / "rel" / "config.yaml").is_file()
     for where in (tmp_path / "rel", tmp_path / "rel" / "model.safetensors"):
-        sd, cfg2 = ck.load_release(where)
+        sd, cfg2 = ick.load_release(where)
         assert cfg2 == cfg
         net2 = _net()
-        ck.load_state_dict_strict(net2, sd)
+        ick.load_state_dict_strict(net2, sd)
         x = torch.randn(1, 3, 8, 8)
         assert torch.equal(net(x), net2(x))
     (tmp_path / "rel" / "config.yaml").unlink()
-    with pytest.raises(ck.CheckpointError, match="config.yaml is missing"):
-        ck.load_release(tmp_path / "rel")
+    with pytest.raises(CheckpointError, match="config.yaml is missing"):
+        ick.load_release(tmp_path / "rel")

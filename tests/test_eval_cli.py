@@ -1,4 +1,4 @@
-"""``pdfnet eval --pred-dir/--gt-dir``: JSON, resize report, pairing errors, workers, model-mode hook."""
+"""``pdfnet score`` (= ``eval --pred-dir/--gt-dir``): JSON, resizing, pairing errors; ``eval --ckpt``."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_eval_writes_complete_json(tmp_path, capsys):
     write_image(pred_dir / "zz_lastcol.png", np.full((48, 60), 30, np.uint8))
     out = tmp_path / "res.json"
     rc = main(["eval", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--json", str(out), "--quiet",
-               "--workers", "1", "--split", "DIS-VD", "--no-tta", "--resolution", "1024"])
+               "--workers", "1", "--split", "DIS-VD", "--no-tta-used", "--resolution", "1024"])
     assert rc == 0
     doc = json.loads(out.read_text())  # strict JSON (NaN would not load back as null)
     assert set(AGGREGATE_KEYS) <= set(doc["dataset"])
@@ -94,30 +94,63 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pdfnet eval: error:")
     word = {"missing": "without prediction", "extra": "without GT", "nofolder": "not found",
-            "badmetric": "Fbeta", "modeonly": "model mode"}[case]
+            "badmetric": "Fbeta", "modeonly": "evaluating a checkpoint"}[case]
     assert word in err[0]
 
 
-def test_ckpt_model_mode_is_delegated_to_the_engine(tmp_path, monkeypatch):
+def test_ckpt_runs_the_engine_evaluation(tmp_path, monkeypatch, capsys):
+
+
     seen = {}
 
-    def fake(args):
-        seen.update(vars(args))
-        return 0
+    def fake(cfg, ckpt, **kw):
+        seen.update(kw, ckpt=ckpt, cfg=cfg)
+        return {s: {"maxF": 0.5, "HCE": 3.0} for s in kw["splits"]}
 
-    monkeypatch.setattr(engine_evaluate, "run_model_eval", fake)
+    monkeypatch.setattr(engine_evaluate, "evaluate_model", fake)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("{}\n")
-    args = ["eval", "--config", str(cfg), "--ckpt", "x.pt", "--splits", "DIS-VD", "--tta", "--out-dir", "o"]
+    ckpt = tmp_path / "x.pt"
+    ckpt.write_bytes(b"")
+    args = ["eval", "--config", str(cfg), "--ckpt", str(ckpt), "--splits", "DIS-VD,DIS-TE1", "--tta",
+            "--out-dir", str(tmp_path / "o"), "--device", "cpu"]
     assert main(args) == 0
-    assert seen["ckpt"] == "x.pt" and seen["splits"] == ["DIS-VD"] and seen["tta"] is True
-    assert seen["out_dir"] == "o" and seen["pred_dir"] is None
+    assert seen["ckpt"] == ckpt and seen["splits"] == ["DIS-VD", "DIS-TE1"] and seen["tta"] is True
+    assert seen["out_dir"] == tmp_path / "o"
+    assert "DIS-TE1" in capsys.readouterr().out
 
 
-def test_ckpt_model_mode_needs_config(capsys):
-    assert main(["eval", "--ckpt", "x.pt"]) == 2
+@pytest.mark.parametrize("extra, word", [
+    ([], "--config"),  # a checkpoint needs its config
+    (["--config", "c.yaml", "--json", "r.json"], "--json only apply to scoring"),
+])
+def test_ckpt_mode_user_errors(tmp_path, capsys, extra, word):
+    assert main(["eval", "--ckpt", "x.pt", *extra]) == 2
     err = capsys.readouterr().err
-    assert "--config" in err and err.count("\n") == 1
+    assert word in err and err.count("\n") == 1
+
+
+def test_tta_means_one_thing(tmp_path, capsys):
+    """``--tta`` runs TTA (checkpoint evaluation); recording it for saved predictions is ``--tta-used``."""
+    pred_dir, gt_dir = _write_set(tmp_path, n=2)
+    assert main(["eval", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--tta", "--quiet"]) == 2
+    assert "--tta-used" in capsys.readouterr().err
+    out = tmp_path / "r.json"
+    assert main(["score", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--tta-used", "--quiet",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["meta"]["tta"] is True
+
+
+def test_score_is_eval_with_folders(tmp_path):
+    """``pdfnet score`` and the older ``pdfnet eval --pred-dir/--gt-dir`` give the same document."""
+    pred_dir, gt_dir = _write_set(tmp_path, n=3)
+    docs = []
+    for cmd in ("score", "eval"):
+        out = tmp_path / f"{cmd}.json"
+        assert main([cmd, "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--quiet", "--workers", "1",
+                     "--json", str(out)]) == 0
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["dataset"] == docs[1]["dataset"] and docs[0]["per_image"] == docs[1]["per_image"]
 
 
 @pytest.mark.slow

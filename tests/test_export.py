@@ -13,7 +13,7 @@ import torch
 from helpers import sharpen, tiny_config
 
 from pdfnet.cli.main import main
-from pdfnet.engine.checkpoint import export_release
+from pdfnet.inference.checkpoint import export_release
 from pdfnet.inference.export import SegmentationNetwork, example_inputs
 from pdfnet.models import build_model
 

@@ -12,6 +12,7 @@ from pdfnet.engine import checkpoint as ck
 from pdfnet.engine.finetune import freeze, load_init_weights, part_of, trainable_count
 from pdfnet.engine.optim import build_optimizer
 from pdfnet.errors import UserError
+from pdfnet.inference import checkpoint as ick
 from pdfnet.models import build_model
 
 TINY = dict(backbone="swin_tiny_test", emb=16, input_size=64)
@@ -31,7 +32,7 @@ def test_strict_init_from_release_train_state_and_state_dict(tmp_path):
     src = _model(1)
     cfg = Config()
     cfg.model = ModelConfig(**TINY)
-    ck.export_release(src, cfg, tmp_path / "rel")
+    ick.export_release(src, cfg, tmp_path / "rel")
     opt = torch.optim.AdamW(src.parameters(), lr=1e-3)
     ck.save_train_state(tmp_path / "last.pt", model=src, optimizer=opt, schedule=None, scaler=None, cfg=cfg,
                         step=7, epoch=2, batch_in_epoch=0)

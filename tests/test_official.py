@@ -9,12 +9,12 @@ from helpers import official_fixture, official_keys_path
 
 from pdfnet.config.schema import ModelConfig
 from pdfnet.errors import CheckpointError, UserError
-from pdfnet.models import build_model
+from pdfnet.models import backbone_weights, build_model
+from pdfnet.models.backbone_weights import load_swin_imagenet
 from pdfnet.models.official import (
     convert_official_state_dict,
     from_official_state_dict,
     load_official_checkpoint,
-    load_swin_imagenet,
 )
 from pdfnet.models.swin import SwinTransformer, relative_position_index
 
@@ -188,17 +188,15 @@ def test_swin_b_timm_hub_layout_maps_every_backbone_key(monkeypatch):
     tensor except the APE and norm0–3; ``load_swin_imagenet(backbone, "timm")`` goes through that
     path (the download is replaced by a meta-device timm model: shapes and names only)."""
     timm = pytest.importorskip("timm")
-    import pdfnet.models.official as official
-
     with torch.device("meta"):
         ref = timm.create_model("swin_base_patch4_window12_384", pretrained=False)
     calls = []
 
     def fake_fetch():
-        calls.append(official.TIMM_SWIN_B_HUB_ID)
+        calls.append(backbone_weights.TIMM_SWIN_B_HUB_ID)
         return ref.state_dict()
 
-    monkeypatch.setattr(official, "_fetch_timm_swin_b", fake_fetch)
+    monkeypatch.setattr(backbone_weights, "_fetch_timm_swin_b", fake_fetch)
     with torch.device("meta"):
         model = build_model(ModelConfig(backbone_weights="timm"))
     report = load_swin_imagenet(model.encoder.backbone, "timm")

@@ -159,7 +159,8 @@ def _same_weights(a: Predictor, b: Predictor) -> bool:
 
 
 def test_from_pretrained_train_state_and_hub(release, tmp_path, monkeypatch):
-    from pdfnet.engine.checkpoint import load_model_for_inference, save_train_state
+    from pdfnet.engine.checkpoint import save_train_state
+    from pdfnet.inference.checkpoint import load_model_for_inference
 
     model, cfg = load_model_for_inference(release)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

@@ -10,6 +10,8 @@ from helpers import REPO, write_tiny_dis
 
 from pdfnet.cli.main import main
 from pdfnet.engine import checkpoint as ck
+from pdfnet.errors import CheckpointError
+from pdfnet.inference import checkpoint as ick
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +52,9 @@ def test_export_eval_and_inference_loader(trained, tmp_path, capsys):
     assert main(["export-weights", str(run), "--out", str(rel)]) == 0
     assert (rel / "model.safetensors").is_file() and (rel / "config.yaml").is_file()
     x, d = torch.randn(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
-    m_train, cfg_train = ck.load_model_for_inference(run / "best.pt")
-    m_rel, cfg_rel = ck.load_model_for_inference(rel)
-    m_file, _ = ck.load_model_for_inference(rel / "model.safetensors")
+    m_train, cfg_train = ick.load_model_for_inference(run / "best.pt")
+    m_rel, cfg_rel = ick.load_model_for_inference(rel)
+    m_file, _ = ick.load_model_for_inference(rel / "model.safetensors")
     assert cfg_rel == cfg_train and not m_rel.training
     with torch.no_grad():
         ref = m_train(x, d).logits
@@ -60,7 +62,7 @@ def test_export_eval_and_inference_loader(trained, tmp_path, capsys):
     # inference-only export (no depth decoder) reloads strictly too
     small = tmp_path / "small"
     assert main(["export-weights", str(run / "best.pt"), "--out", str(small), "--inference-only"]) == 0
-    m_small, _ = ck.load_model_for_inference(small)
+    m_small, _ = ick.load_model_for_inference(small)
     assert m_small.depth_decoder is None
     with torch.no_grad():
         assert torch.equal(ref, m_small(x, d).logits)
@@ -71,8 +73,8 @@ def test_export_eval_and_inference_loader(trained, tmp_path, capsys):
     key = sorted(sd)[0]
     del sd[key]
     save_file(sd, str(rel / "model.safetensors"))
-    with pytest.raises(ck.CheckpointError, match=f"missing key.*{key}"):
-        ck.load_model_for_inference(rel)
+    with pytest.raises(CheckpointError, match=f"missing key.*{key}"):
+        ick.load_model_for_inference(rel)
     # model-mode eval: per-split JSONs + table; predictions at the original size
     out = tmp_path / "eval"
     preds = tmp_path / "preds"
@@ -114,9 +116,9 @@ def test_official_state_dict_is_routed(monkeypatch, tmp_path):
     monkeypatch.setattr(official, "from_official_state_dict", fake)
     p = tmp_path / "PDFNet_Best.pth"
     torch.save({"channel_mix1.0.weight": torch.zeros(1), "decoder.Bside.0.weight": torch.zeros(1)}, p)
-    model, cfg = ck.load_model_for_inference(p)
+    model, cfg = ick.load_model_for_inference(p)
     assert seen["keys"] == ["channel_mix1.0.weight", "decoder.Bside.0.weight"]
     assert cfg.model.backbone == "swin_b" and cfg.model.input_size == 1024
     torch.save({"foo.weight": torch.zeros(1)}, p)
-    with pytest.raises(ck.CheckpointError, match="neither a pdfnet checkpoint nor the official"):
-        ck.load_model_for_inference(p)
+    with pytest.raises(CheckpointError, match="neither a pdfnet checkpoint nor the official"):
+        ick.load_model_for_inference(p)

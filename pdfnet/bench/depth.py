@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from pdfnet.depth.estimator import DepthEstimator
+from pdfnet.depth.transforms import quantize
 
 
 @dataclass
@@ -44,8 +45,6 @@ def benchmark_model(
     i.e. what the GPU does in ``pdfnet depth``; not decode, upload or PNG encode (see ``time_depth``).
     ``image_hw=(518, 518)`` with input size 518 is the "518², batch 8" workload of the performance spec.
     """
-    from pdfnet.depth.transforms import quantize
-
     dev = estimator.device
     g = torch.Generator().manual_seed(0)
     imgs = [

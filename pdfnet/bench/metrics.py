@@ -44,8 +44,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from pdfnet.metrics.dis import AGGREGATE_KEYS, DISMetrics
+from pdfnet.bench.reference import ReferenceEvaluator
+from pdfnet.errors import UserError
+from pdfnet.metrics.dis import DISMetrics
 from pdfnet.metrics.folders import (
     default_workers,
     evaluate_folders,
@@ -54,8 +57,10 @@ from pdfnet.metrics.folders import (
     score_files,
     versions,
 )
+from pdfnet.metrics.record import AGGREGATE_KEYS
 from pdfnet.metrics.skeleton import SkeletonCache
 from pdfnet.utils.io import write_image
+from pdfnet.utils.parallel import process_pool
 
 # ---------------------------------------------------------------------------------------------------
 # synthetic DIS-like data
@@ -248,8 +253,6 @@ def _pool_startup(n_workers: int) -> float:
     It is a once-per-process cost like the interpreter start and the imports (excluded on both sides); later
     pools fork from the running server, and that part stays inside the eval timings.
     """
-    from pdfnet.utils.parallel import process_pool
-
     t0 = time.perf_counter()
     with process_pool(n_workers - 1, preload=["pdfnet.metrics.folders"]) as ex:
         list(ex.map(abs, range(n_workers - 1)))
@@ -259,10 +262,9 @@ def _pool_startup(n_workers: int) -> float:
 def _one_round(pred_dir, gt_dir, pairs, baseline_cached: bool, n_workers: int, check: bool,
                progress: bool) -> tuple[dict[str, _Clock], dict | None]:
     """One round: the interleaved per-image pass, then ``evaluate_folders`` cold and cached."""
+    # scikit-image: a dev extra, needed by this benchmark only
     from skimage.morphology import skeletonize as sk_skeletonize
-    from tqdm import tqdm
 
-    from pdfnet.bench.reference import ReferenceEvaluator
 
     names = ["baseline", "ours_cold", "ours_cached", "eval_cold", "eval_cached"]
     clocks = {k: _Clock() for k in names + (["baseline_cached"] if baseline_cached else [])}
@@ -324,8 +326,6 @@ def _one_round(pred_dir, gt_dir, pairs, baseline_cached: bool, n_workers: int, c
 
 
 def _check_size(stem: str, p8: np.ndarray, g8: np.ndarray) -> None:
-    from pdfnet.errors import UserError
-
     if p8.shape != g8.shape:
         raise UserError(f"bench needs predictions at GT size; {stem}: {p8.shape} vs {g8.shape}")
 

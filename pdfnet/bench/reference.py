@@ -30,7 +30,7 @@ def _segments_of(contours, mask: np.ndarray, cond: np.ndarray):
     Kept as the official code does it (the per-point ``np.sum`` on the condition, the float ``ind_map``, the
     flag array sized by ``np.unique`` of the labels), so the baseline costs what the official script costs.
     """
-    from skimage.measure import label
+    from skimage.measure import label  # scikit-image: a dev extra (reference metrics only)
 
     cond = cv2.dilate(cond.astype(np.uint8), _CROSS)
     labels = label(mask)
@@ -72,7 +72,7 @@ def official_hce(gt_u8: np.ndarray, pred_u8: np.ndarray, skeleton: np.ndarray | 
     maps, ``1 - np.logical_or(...)`` integer masks, per-segment ``cv2.approxPolyDP``); only the image reading
     is left to the caller. The skeleton is scikit-image's, computed here unless given (``gt_ske_root``).
     """
-    from skimage.morphology import skeletonize
+    from skimage.morphology import skeletonize  # scikit-image: a dev extra (reference metrics only)
 
     if not _opencv_pre_413():
         warnings.warn("official_hce: OpenCV >= 4.13 changed approxPolyDP; values differ from the protocol",
@@ -109,7 +109,7 @@ class ReferenceEvaluator:
     """PySODMetrics 1.6.2 (F, E, MAE, S, wF) + official HCE, fed uint8 arrays like the DIS tools."""
 
     def __init__(self) -> None:
-        import py_sod_metrics as psm
+        import py_sod_metrics as psm  # pysodmetrics: a dev extra (reference metrics only)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -20,11 +20,17 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pdfnet.bench.harness import BenchCase, Step, count_flops
 from pdfnet.config.schema import ModelConfig, OptimConfig
+from pdfnet.depth import DepthEstimator
+from pdfnet.depth.transforms import quantize
+from pdfnet.engine.optim import build_optimizer
 from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
+from pdfnet.losses import PDFNetLoss
+from pdfnet.models import build_model
 from pdfnet.utils.precision import DTYPES, amp_precision, autocast
 
 __all__ = [
@@ -47,8 +53,6 @@ RELEASE_INFERENCE = FastPathOptions()
 
 
 def _seeded_model(cfg: ModelConfig, with_depth_decoder: bool, seed: int = 0) -> nn.Module:
-    from pdfnet.models import build_model
-
     torch.manual_seed(seed)
     return build_model(cfg, with_depth_decoder=with_depth_decoder)
 
@@ -176,9 +180,6 @@ RELEASE_TRAIN = TrainOptions()
 
 def _train_step_factory(master: nn.Module, device: torch.device, opts: TrainOptions, batch: int,
                         size: int, optim_cfg: OptimConfig) -> Step:
-    from pdfnet.engine.optim import build_optimizer
-    from pdfnet.losses import PDFNetLoss
-
     amp, use_scaler = amp_precision(opts.dtype, device, warn=False)  # fp16 on CPU → fp32, as the trainer
     model = copy.deepcopy(master).to(device).train()
     if opts.channels_last:
@@ -268,6 +269,7 @@ def random_depth_model(arch: str) -> nn.Module:
 
     Same modules and shapes as the released checkpoints (so the same speed), no download.
     """
+    # transformers: loaded only for the depth workloads
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
     if arch not in DAV2_ARCH:
@@ -288,8 +290,6 @@ def random_depth_model(arch: str) -> nn.Module:
 
 
 def _depth_estimator(spec: str, device: torch.device, dtype: str, batch_size: int, input_size: int):
-    from pdfnet.depth import DepthEstimator
-
     if spec.startswith("random:"):
         model = random_depth_model(spec.split(":", 1)[1])
         return DepthEstimator(model, device=device, dtype=DTYPES[dtype], input_size=input_size,
@@ -324,8 +324,6 @@ def depth_cases(
             (random weights, arch in :data:`DAV2_ARCH`; for speed runs without downloads).
         dtype / baseline_dtype: autocast dtype of the candidate / baseline (None = no baseline).
     """
-    from pdfnet.depth.transforms import quantize
-
     def case(name: str, dt: str) -> BenchCase:
         def setup() -> Step:
             est = _depth_estimator(spec, device, dt, batch_size, input_size)
@@ -371,8 +369,6 @@ def predict_cases(
     uint8 masks on the host. File decode/encode is excluded (it is CPU work that overlaps with the GPU
     in a real pipeline). The release baseline runs the depth model and PDFNet in fp32 eager, one batch
     at a time, like the official demo."""
-    from pdfnet.depth.transforms import quantize
-
     size = cfg.input_size
     master = _seeded_model(cfg, with_depth_decoder=False)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -389,8 +385,6 @@ def predict_cases(
 
     def case(name: str, opts: FastPathOptions, ddt: str) -> BenchCase:
         def setup() -> Step:
-            import torch.nn.functional as F
-
             est = _depth_estimator(depth_spec, device, ddt, batch_size, depth_input_size)
             runner = FastInference(copy.deepcopy(master), device, opts)
             m, s = mean.to(device), std.to(device)

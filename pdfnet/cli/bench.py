@@ -9,10 +9,15 @@ for the full record). To add a benchmark, write ``_register_<name>(bsub)`` that 
 from __future__ import annotations
 
 import argparse
+import shutil
 from collections.abc import Callable
 
+from pdfnet.bench import foreground as bench_foreground
+from pdfnet.bench import metrics as bench_metrics
 from pdfnet.cli.bench_speed import BENCHES as _speed_benches
 from pdfnet.errors import UserError
+from pdfnet.inference.foreground import FOREGROUND_METHODS
+from pdfnet.metrics.report import write_json
 
 
 def _parse_size(s: str) -> tuple[int, int]:
@@ -54,15 +59,11 @@ def _register_metrics(bsub: argparse._SubParsersAction) -> None:
 
 
 def _run_metrics(args: argparse.Namespace) -> int:
-    import shutil
-
-    try:
+    try:  # the reference implementations need the dev extras: say so before any work
         import py_sod_metrics  # noqa: F401
         import skimage  # noqa: F401
     except ImportError as e:
         raise UserError(f"bench metrics needs the dev extras (pip install -e '.[dev]'): {e}") from None
-    from pdfnet.bench.metrics import bench_inputs, format_summary, run_benchmark
-    from pdfnet.metrics.report import write_json
 
     if bool(args.pred_dir) != bool(args.gt_dir):
         raise UserError("give both --pred-dir and --gt-dir, or neither (synthetic data)")
@@ -72,10 +73,10 @@ def _run_metrics(args: argparse.Namespace) -> int:
         raise UserError("--workers must be >= 0")
     if args.repeat < 1:
         raise UserError("--repeat must be >= 1")
-    pred_dir, gt_dir, tmp = bench_inputs(args.pred_dir, args.gt_dir, args.synthetic, args.size, args.seed,
-                                         args.keep)
+    pred_dir, gt_dir, tmp = bench_metrics.bench_inputs(args.pred_dir, args.gt_dir, args.synthetic, args.size,
+                                                       args.seed, args.keep)
     try:
-        res = run_benchmark(pred_dir, gt_dir, baseline_cached=not args.no_baseline_cached,
+        res = bench_metrics.run_benchmark(pred_dir, gt_dir, baseline_cached=not args.no_baseline_cached,
                             workers=args.workers, progress=not args.quiet, repeat=args.repeat)
     finally:
         if tmp is not None:
@@ -83,7 +84,7 @@ def _run_metrics(args: argparse.Namespace) -> int:
     res["inputs"] = {"pred_dir": None if tmp else str(pred_dir), "gt_dir": None if tmp else str(gt_dir),
                      "synthetic": None if args.pred_dir else {"n": args.synthetic, "size": list(args.size),
                                                               "seed": args.seed}}
-    print(format_summary(res))
+    print(bench_metrics.format_summary(res))
     if args.json:
         print(f"wrote {write_json(res, args.json)}")
     return 0
@@ -107,10 +108,6 @@ def _register_foreground(bsub: argparse._SubParsersAction) -> None:
 
 
 def _run_foreground(args: argparse.Namespace) -> int:
-    from pdfnet.bench.foreground import format_summary, run_benchmark
-    from pdfnet.inference.foreground import FOREGROUND_METHODS
-    from pdfnet.metrics.report import write_json
-
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in ("naive", *FOREGROUND_METHODS)]
     if bad or not methods:
@@ -118,8 +115,9 @@ def _run_foreground(args: argparse.Namespace) -> int:
                         + ", ".join(FOREGROUND_METHODS))
     if args.size < 64 or args.images < 1 or args.repeat < 1:
         raise UserError("--size must be >= 64, --images and --repeat >= 1")
-    res = run_benchmark(methods, size=args.size, images=args.images, repeat=args.repeat, seed=args.seed)
-    print(format_summary(res))
+    res = bench_foreground.run_benchmark(methods, size=args.size, images=args.images, repeat=args.repeat,
+                                         seed=args.seed)
+    print(bench_foreground.format_summary(res))
     if args.json:
         print(f"wrote {write_json(res, args.json)}")
     return 0
@@ -133,9 +131,8 @@ BENCHES: dict[str, Callable[[argparse._SubParsersAction], None]] = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks (pdfnet bench metrics ...)",
-                       description="Benchmarks; see `pdfnet bench <what> --help`.")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = "Benchmarks; see `pdfnet bench <what> --help`."
     bsub = p.add_subparsers(dest="bench_command", metavar="<what>")
     for reg in BENCHES.values():
         reg(bsub)

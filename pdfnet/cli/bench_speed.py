@@ -11,8 +11,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from pdfnet.cli.common import add_config_args, config_from_args, resolve_device
+from pdfnet.bench.harness import run_cases
+from pdfnet.bench.workloads import TrainOptions, depth_cases, model_cases, predict_cases, train_cases
+from pdfnet.cli.common import add_config_args, config_from_args
 from pdfnet.errors import UserError
+from pdfnet.inference.fast import FastPathOptions
+from pdfnet.utils.device import resolve_device
 
 DTYPE_CHOICES = ("fp32", "bf16", "fp16")
 
@@ -76,8 +80,6 @@ def _check_counts(args: argparse.Namespace) -> None:
 
 
 def _inference_options(args: argparse.Namespace, device):
-    from pdfnet.inference.fast import FastPathOptions
-
     if device.type != "cuda" and "fp16" in (args.dtype, args.baseline):
         raise UserError("fp16 needs CUDA; on CPU use --dtype bf16 or fp32")
     if getattr(args, "cudagraphs", False) and device.type != "cuda":
@@ -115,8 +117,6 @@ def _settings(args: argparse.Namespace, **extra) -> dict:
 def _time_cases(args: argparse.Namespace, workload: str, device, build: Callable[[], list],
                 **settings) -> int:
     """Build the cases (a ``ValueError`` there is a user error), time them, print/write the report."""
-    from pdfnet.bench.harness import run_cases
-
     try:
         cases = build()
     except ValueError as e:
@@ -128,8 +128,6 @@ def _time_cases(args: argparse.Namespace, workload: str, device, build: Callable
 
 
 def _run_model(args: argparse.Namespace) -> int:
-    from pdfnet.bench.workloads import model_cases
-
     _check_counts(args)
     device = resolve_device(args.device)
     cfg = _model_config(args)
@@ -140,8 +138,6 @@ def _run_model(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from pdfnet.bench.workloads import TrainOptions, train_cases
-
     _check_counts(args)
     device = resolve_device(args.device)
     if device.type != "cuda" and args.dtype == "fp16":
@@ -164,8 +160,6 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_depth(args: argparse.Namespace) -> int:
-    from pdfnet.bench.workloads import depth_cases
-
     _check_counts(args)
     device = resolve_device(args.device)
     if device.type != "cuda" and "fp16" in (args.dtype, args.baseline):
@@ -177,8 +171,6 @@ def _run_depth(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from pdfnet.bench.workloads import predict_cases
-
     _check_counts(args)
     device = resolve_device(args.device)
     cfg = _model_config(args)

@@ -1,14 +1,12 @@
-"""Helpers shared by subcommands: config arguments and device/dtype parsing."""
+"""Helpers shared by subcommands: the config arguments (``--config``, ``--set``); torch-free."""
 
 from __future__ import annotations
 
 import argparse
 
 from pdfnet.config import Config, load_config
-from pdfnet.utils.device import resolve_device
-from pdfnet.utils.precision import DTYPES, resolve_dtype
 
-__all__ = ["DTYPES", "add_config_args", "config_from_args", "resolve_device", "resolve_dtype"]
+__all__ = ["add_config_args", "config_from_args"]
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = False) -> None:

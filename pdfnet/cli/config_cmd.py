@@ -9,8 +9,8 @@ from pdfnet.cli.common import add_config_args, config_from_args
 from pdfnet.config import dump_config, save_config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("config", help="print the resolved config as YAML")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = "Print the resolved config (defaults, then the YAML, then --set) as YAML."
     add_config_args(p)
     p.add_argument("--out", metavar="FILE", help="also write it to FILE")
     p.set_defaults(func=run)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pdfnet.data.check import check_splits
+from pdfnet.errors import UserError
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="dataset tools (pdfnet data check ROOT)", description="Dataset tools.")
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = "Dataset tools."
     dsub = p.add_subparsers(dest="data_command", metavar="<action>")
     c = dsub.add_parser(
         "check", help="check a dataset: pairing, readable files, sizes, masks, depth coverage",
@@ -46,9 +49,6 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from pdfnet.data.check import check_splits
-    from pdfnet.errors import UserError
-
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be >= 1")
     depths = [t for d in (args.depths or []) for t in d.split(",") if t]

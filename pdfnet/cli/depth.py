@@ -25,16 +25,32 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pdfnet.cli.common import add_config_args, config_from_args, resolve_device
+import torch
+
+from pdfnet.cli.common import add_config_args, config_from_args
 from pdfnet.config import Config
+from pdfnet.depth import (
+    ALL_ALIASES,
+    DEPTH_MODELS,
+    TARGET_ALIAS,
+    DepthEstimator,
+    DepthTarget,
+    load_depth_model,
+    parse_model_paths,
+    plan_dataset,
+    plan_folder,
+    resolve_source,
+    run_depth,
+    validate_name,
+)
+from pdfnet.depth.precompute import discover_splits, dist_env, is_target_split
 from pdfnet.errors import UserError
+from pdfnet.utils.device import resolve_device
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "depth", help="precompute pseudo-depth maps (Depth Anything V2)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     where = p.add_argument_group("where")
     where.add_argument("--data-root", metavar="DIR", help="DIS5K-layout root (<root>/<split>/images|im/)")
     where.add_argument("--splits", nargs="+", metavar="SPLIT", help="splits to do (default: all found)")
@@ -74,8 +90,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_models(spec: list[str], name: str | None) -> tuple[list[tuple[str, str]], bool]:
     """``[(depth name, alias or model id/dir)]`` and whether ``all`` was asked for."""
-    from pdfnet.depth import ALL_ALIASES, DEPTH_MODELS, validate_name
-
     tokens = [t.strip() for item in spec for t in item.split(",") if t.strip()]
     if not tokens:
         raise UserError("--model is empty")
@@ -119,22 +133,6 @@ def _settings(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from pdfnet.depth import (
-        DEPTH_MODELS,
-        TARGET_ALIAS,
-        DepthEstimator,
-        DepthTarget,
-        load_depth_model,
-        parse_model_paths,
-        plan_dataset,
-        plan_folder,
-        resolve_source,
-        run_depth,
-    )
-    from pdfnet.depth.precompute import discover_splits, dist_env, is_target_split
-
     cfg = _settings(args)
     d = cfg.depth
     if d.batch_size < 1 or d.workers < 1:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pdfnet.inference.checkpoint import load_model_for_inference
+from pdfnet.inference.export import DEFAULT_ATOL, export_onnx
+from pdfnet.inference.hub import resolve_checkpoint
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export", help="export the segmentation network to ONNX",
-        description="Export PDFNet (image [B,3,S,S] + depth [B,1,S,S] -> logits [B,1,S,S]; the train-only "
-                    "depth decoder is excluded) to ONNX and check it against PyTorch with onnxruntime.",
-    )
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Export PDFNet (image [B,3,S,S] + depth [B,1,S,S] -> logits [B,1,S,S]; the train-only "
+                     "depth decoder is excluded) to ONNX and check it against PyTorch with onnxruntime.")
     p.add_argument("--ckpt", required=True, metavar="CKPT",
                    help="our release folder/.safetensors, a train checkpoint or run folder, the official "
                         "PDFNet_Best.pth, or a Hugging Face Hub id")
@@ -30,10 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdfnet.engine.checkpoint import load_model_for_inference
-    from pdfnet.inference.export import DEFAULT_ATOL, export_onnx
-    from pdfnet.inference.hub import resolve_checkpoint
-
     model, cfg = load_model_for_inference(resolve_checkpoint(args.ckpt), "cpu")
     size = args.size or cfg.model.input_size
     report = export_onnx(model, args.onnx, size=size, dynamic_batch=args.dynamic_batch, opset=args.opset,

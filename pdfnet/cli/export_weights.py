@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pdfnet.engine.checkpoint import load_train_state
+from pdfnet.inference.checkpoint import (
+    CheckpointError,
+    config_from_yaml_text,
+    export_release,
+    load_model_for_inference,
+    resolve_checkpoint_path,
+)
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export-weights", help="export a train checkpoint as model.safetensors + config.yaml",
-        description="Write the model weights of a train state (best.pt/last.pt or a run dir, which "
-                    "prefers best.pt) as model.safetensors plus the resolved config.yaml, then reload them "
-                    "strictly to verify.",
-    )
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Write the model weights of a train state (best.pt/last.pt or a run dir, which "
+                     "prefers best.pt) as model.safetensors plus the resolved config.yaml, then reload them "
+                     "strictly to verify.")
     p.add_argument("ckpt", metavar="CKPT", help="train state (.pt) or run directory")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--inference-only", action="store_true",
@@ -21,15 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdfnet.engine.checkpoint import (
-        CheckpointError,
-        config_from_yaml_text,
-        export_release,
-        load_model_for_inference,
-        load_train_state,
-        resolve_checkpoint_path,
-    )
-
     path = resolve_checkpoint_path(Path(args.ckpt))
     if path.suffix == ".safetensors":
         raise CheckpointError(f"{path} is already a release file")

@@ -1,7 +1,10 @@
-"""The ``pdfnet`` command: one entry point, one module per subcommand.
+"""The ``pdfnet`` command: one entry point, one module per subcommand, imported only when it runs.
 
-Each module in :data:`COMMANDS` exposes ``register(subparsers)``, which adds its parser and sets
-``func`` to a callable ``(args) -> int``. Subcommand modules only parse and call library code.
+:data:`COMMANDS` names every subcommand with its module under ``pdfnet.cli``, its one-line help and its
+aliases. ``pdfnet --help`` and ``--version`` import none of them; ``pdfnet <command> ...`` imports that
+command's module only, so commands that need no tensors (``config``, ``report``, ``score``, ``data check``)
+start without torch. A subcommand module exposes ``configure(parser)``, which adds its arguments (and its
+``description``) and sets ``func`` to a callable ``(args) -> int``; it only parses and calls library code.
 User errors (:class:`pdfnet.errors.UserError`) exit with code 2 and one line on stderr.
 """
 
@@ -10,40 +13,68 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NamedTuple
 
 from pdfnet import __version__
 from pdfnet.errors import UserError
 
-#: Subcommand modules under ``pdfnet.cli``, in ``--help`` order.
-COMMANDS: tuple[str, ...] = (
-    "synth",
-    "data",
-    "config_cmd",
-    "depth",
-    "predict",
-    "export",
-    "eval",
-    "bench",
-    "report",
-    "train",
-    "export_weights",
-)
+
+class Command(NamedTuple):
+    module: str
+    help: str
+    aliases: tuple[str, ...] = ()
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Subcommands in ``--help`` order: name -> (module under ``pdfnet.cli``, help, aliases).
+COMMANDS: dict[str, Command] = {
+    "synth": Command("synth", "write a synthetic DIS-like dataset (DIS5K layout, depth) for demos/tests"),
+    "data": Command("data", "dataset tools (pdfnet data check ROOT)"),
+    "config": Command("config_cmd", "print the resolved config as YAML"),
+    "depth": Command("depth", "precompute pseudo-depth maps (Depth Anything V2)"),
+    "predict": Command("predict", "predict masks/cutouts for images and videos (files, folders, globs)"),
+    "export-onnx": Command("export", "export the segmentation network to ONNX", ("export",)),
+    "export-weights": Command("export_weights", "export a train checkpoint as release weights "
+                              "(model.safetensors + config.yaml)"),
+    "eval": Command("eval", "evaluate a checkpoint on DIS splits (--pred-dir/--gt-dir: same as `score`)"),
+    "score": Command("score", "score prediction folders against GT folders with the DIS metrics (no model)"),
+    "report": Command("report", "tables (md/csv/tex) and curve plots from per-split eval JSONs"),
+    "train": Command("train", "train PDFNet (pdfnet train --config FILE [--set k=v] [--resume auto])"),
+    "bench": Command("bench", "benchmarks (pdfnet bench metrics|model|train|depth|predict ...)"),
+}
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (its canonical name), or None (then only top-level options)."""
+    for tok in argv:
+        if tok == "--":
+            return None
+        if not tok.startswith("-"):
+            for name, cmd in COMMANDS.items():
+                if tok == name or tok in cmd.aliases:
+                    return name
+            return None  # argparse reports the invalid choice
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported and configured (the others are listed by name)."""
     parser = argparse.ArgumentParser(
         prog="pdfnet",
         description="PDFNet: dichotomous image segmentation with depth integrity-prior and patch strategy.",
     )
     parser.add_argument("--version", action="version", version=f"pdfnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    for name in COMMANDS:
-        importlib.import_module(f"pdfnet.cli.{name}").register(sub)
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(name, help=cmd.help, aliases=list(cmd.aliases), description=cmd.help)
+        if name == command:
+            importlib.import_module(f"pdfnet.cli.{cmd.module}").configure(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(argv)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

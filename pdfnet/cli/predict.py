@@ -13,16 +13,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pdfnet.inference.files import DEFAULT_SAVE, OUTPUT_KINDS
-from pdfnet.inference.foreground import DEFAULT_FOREGROUND, FOREGROUND_METHODS
+from pdfnet.errors import UserError
+from pdfnet.inference.files import DEFAULT_SAVE, OUTPUT_KINDS, collect_inputs, parse_save
+from pdfnet.inference.foreground import DEFAULT_FOREGROUND, FOREGROUND_METHODS, parse_background
+from pdfnet.inference.predictor import Predictor
+from pdfnet.inference.run import predict_files
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "predict", help="predict masks/cutouts for images and videos (files, folders, globs)",
-        description="Predict dichotomous segmentation masks for arbitrary images. Pseudo-depth comes from "
-                    "Depth Anything V2 (computed on the fly) or from --depth-dir.",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Predict dichotomous segmentation masks for arbitrary images. Pseudo-depth comes from "
+                     "Depth Anything V2 (computed on the fly) or from --depth-dir.")
     p.add_argument("--ckpt", required=True, metavar="CKPT",
                    help="our release folder/.safetensors, a train checkpoint or run folder, the official "
                         "PDFNet_Best.pth, or a Hugging Face Hub id (e.g. Tennineee/PDFNet)")
@@ -63,12 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdfnet.errors import UserError
-    from pdfnet.inference.files import collect_inputs, parse_save
-    from pdfnet.inference.foreground import parse_background
-    from pdfnet.inference.predictor import Predictor
-    from pdfnet.inference.run import predict_files
-
     save = parse_save(args.save)
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {args.threshold}")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 
+from pdfnet.metrics.report import ordered_splits, resolve_protocol, write_report
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="tables (md/csv/tex) and curve plots from per-split eval JSONs",
-                       description="Write the paper table and PR / F-threshold plots from eval JSONs.")
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = "Write the paper table and PR / F-threshold plots from eval JSONs."
     p.add_argument("--json-dir", required=True, metavar="DIR", help="folder of per-split eval JSONs")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--compare", action="store_true", help="add published rows of other methods")
@@ -30,8 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdfnet.metrics.report import ordered_splits, resolve_protocol, write_report
-
     protocol = resolve_protocol(args.protocol, args.compare)
     res = write_report(args.json_dir, args.out, method=args.method, protocol=protocol,
                        compare=args.compare, plots=not args.no_plots)

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 
+from pdfnet.data.synth import generate_dataset
 from pdfnet.errors import UserError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "synth",
-        help="write a synthetic DIS-like dataset (DIS5K layout incl. depth) for demos and tests",
-        description=(
-            "Write DIS-TR, DIS-VD and DIS-TE1..4 with im/*.jpg, gt/*.png and depth_{small,base,large,"
-            "large_1024}/*.png: thin wires, meshes, branching trees, solid parts with holes and wheels over "
-            "cluttered backgrounds, with depth that follows the integrity prior. Deterministic for a seed."
-        ),
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Write DIS-TR, DIS-VD and DIS-TE1..4 with im/*.jpg, gt/*.png and depth_{small,base,large,"
+        "large_1024}/*.png: thin wires, meshes, branching trees, solid parts with holes and wheels over "
+        "cluttered backgrounds, with depth that follows the integrity prior. Deterministic for a seed."
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must be empty or absent)")
     p.add_argument("--train", type=int, default=256, metavar="N", help="DIS-TR images (default 256)")
@@ -39,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdfnet.data.synth import generate_dataset
-
     for name in ("train", "val", "test"):
         if getattr(args, name) < 0:
             raise UserError(f"--{name} must be >= 0, got {getattr(args, name)}")

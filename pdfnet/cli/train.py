@@ -6,14 +6,13 @@ import argparse
 import sys
 
 from pdfnet.cli.common import add_config_args, config_from_args
+from pdfnet.engine import distributed as D
+from pdfnet.engine.trainer import TrainingInterrupted, train
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train", help="train PDFNet (pdfnet train --config FILE [--set k=v] [--resume auto])",
-        description="Train PDFNet. Multi-GPU / multi-node: torchrun --nproc_per_node=N -m pdfnet.cli.main "
-                    "train --config FILE (DDP; train.batch_size is per process).",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = ("Train PDFNet. Multi-GPU / multi-node: torchrun --nproc_per_node=N -m pdfnet.cli.main "
+                     "train --config FILE (DDP; train.batch_size is per process).")
     add_config_args(p, required=True)
     p.add_argument("--resume", metavar="auto|PATH",
                    help="'auto': continue from <train.output_dir>/last.pt if present; or a train-state path")
@@ -25,9 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pdfnet.engine import distributed as D
-    from pdfnet.engine.trainer import TrainingInterrupted, train
-
     cfg = config_from_args(args)
     try:
         res = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=args.progress)

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from pdfnet.errors import UserError
 from pdfnet.utils.io import atomic_write_bytes
@@ -535,8 +536,6 @@ def generate_dataset(
     tasks = [(str(out), split, i, size, float(aspect_jitter), int(seed), float(near_floor))
              for split, n in counts.items() for i in range(n)]
     workers = min(4, os.cpu_count() or 1) if workers <= 0 else workers
-    from tqdm import tqdm
-
     bar = tqdm(total=len(tasks), desc="synth", unit="img", disable=not progress)
     try:
         if workers == 1 or len(tasks) < 16:

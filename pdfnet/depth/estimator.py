@@ -78,7 +78,7 @@ def _processor_dict(source: str) -> dict:
     try:
         if local.is_file():
             return json.loads(local.read_text())
-        from transformers.image_processing_base import ImageProcessingMixin
+        from transformers.image_processing_base import ImageProcessingMixin  # heavy: only when loading
 
         return ImageProcessingMixin.get_image_processor_dict(source)[0]
     except Exception:  # noqa: BLE001 - optional metadata; the defaults are the DAv2 ones
@@ -289,7 +289,7 @@ class DepthEstimator:
 
 def load_depth_model(source: str) -> nn.Module:
     """``AutoModelForDepthEstimation.from_pretrained(source)`` with user-facing errors."""
-    from transformers import AutoModelForDepthEstimation
+    from transformers import AutoModelForDepthEstimation  # heavy (seconds): only when a model is loaded
 
     try:
         model, info = AutoModelForDepthEstimation.from_pretrained(source, output_loading_info=True)

@@ -22,19 +22,24 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from pdfnet.config import Config
+from pdfnet.data import build_dataloader, build_eval_dataset, check_data
 from pdfnet.engine import distributed as D
 from pdfnet.engine.events import image_grid
 from pdfnet.errors import UserError
+from pdfnet.inference.checkpoint import load_model_for_inference
+from pdfnet.inference.predictor import model_size_step
+from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
 from pdfnet.inference.tta import minmax_per_image, tta_logits
+from pdfnet.metrics import DISMetrics, write_report, write_split_json
+from pdfnet.utils.io import read_alpha, read_gray, write_image
 from pdfnet.utils.precision import amp_precision, autocast
 
 
 def size_step(model: nn.Module) -> int:
     """The model's side granularity (TTA rounds scaled sides to it)."""
-    from pdfnet.inference.predictor import model_size_step
-
     return model_size_step(model)
 
 
@@ -70,16 +75,12 @@ def iterate_predictions(model: nn.Module, dataset: Dataset, *, device: torch.dev
                         info: D.DistInfo, progress: str | None = None,
                         ) -> Iterator[tuple[torch.Tensor, dict]]:
     """Yield ``(prob [B,1,S,S] fp32 on device, batch)`` over this rank's shard of ``dataset``."""
-    from pdfnet.data import build_dataloader
-
     loader = build_dataloader(dataset, batch_size, train=False, num_workers=workers, rank=info.rank,
                               world_size=info.world_size, pin_memory=device.type == "cuda")
     model.eval()
     step = size_step(model)
     it: Any = loader
     if progress and info.is_main:
-        from tqdm.auto import tqdm
-
         it = tqdm(loader, desc=progress, unit="batch", dynamic_ncols=True, leave=False)
     for batch in it:
         image = batch["image"].to(device, non_blocking=True)
@@ -94,8 +95,6 @@ VAL_METRICS: tuple[str, ...] = ("maxF", "MAE", "maxF_meanPR")
 
 def _merge(acc: Any) -> Any:
     """All ranks' accumulators merged in rank order (every rank gets the merged one)."""
-    from pdfnet.metrics import DISMetrics
-
     parts = D.all_gather_objects(acc.state_dict())
     merged = DISMetrics(metrics=acc.metrics, keep_per_image=acc.keep_per_image)
     for st in parts:
@@ -113,8 +112,6 @@ def validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.devi
         ``(metrics, grid)``: ``{"maxF", "MAE", ...}`` floats and an image grid of the first batch
         (rank 0; None elsewhere).
     """
-    from pdfnet.metrics import DISMetrics
-
     acc = DISMetrics(metrics=VAL_METRICS, keep_per_image=False)
     grid = None
     for prob, batch in iterate_predictions(model, val_set, device=device, amp_dtype=amp_dtype, tta=False,
@@ -136,7 +133,7 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     Args:
         cfg: config for the data (``data.root``, ``data.eval_depth``) and ``eval.*`` (batch size, workers,
             precision); the model's architecture comes from the checkpoint.
-        ckpt: anything :func:`pdfnet.engine.checkpoint.load_model_for_inference` accepts.
+        ckpt: anything :func:`pdfnet.inference.checkpoint.load_model_for_inference` accepts.
         splits: split folder names under ``data.root``.
         out_dir: where ``<split>.json``, the tables and the plots go.
         tta: 6-pass flip × scale TTA (logits averaged).
@@ -148,11 +145,6 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     Returns:
         ``{split: aggregate metrics}`` (``maxF``, ``wF``, ``meanE``, ``S``, ``MAE``, ``HCE``, ...).
     """
-    from pdfnet.data import build_eval_dataset, check_data
-    from pdfnet.engine.checkpoint import load_model_for_inference
-    from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
-    from pdfnet.metrics import DISMetrics, write_report, write_split_json
-    from pdfnet.utils.io import read_alpha, read_gray, write_image
 
     device = torch.device(device)
     info = D.current_info()
@@ -186,48 +178,3 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     if info.is_main:
         write_report(results, out_dir)
     return results
-
-
-def _split_list(values: list[str] | None) -> list[str] | None:
-    """``["DIS-VD,DIS-TE1", "DIS-TE2"]`` → ``["DIS-VD", "DIS-TE1", "DIS-TE2"]``."""
-    if not values:
-        return None
-    return [s.strip() for v in values for s in v.split(",") if s.strip()]
-
-
-def run_model_eval(args: Any) -> int:
-    """``pdfnet eval --config FILE --ckpt CKPT [--splits ...] [--tta] [--save-preds DIR] [--out-dir DIR]``.
-
-    Prints one line per split and writes ``<out-dir>/<split>.json``, the tables and the plots (default
-    out-dir: ``eval/`` beside the checkpoint).
-    """
-    from pdfnet.cli.common import config_from_args
-    from pdfnet.utils.device import resolve_device
-
-    cfg = config_from_args(args)
-    splits = _split_list(args.splits) or list(cfg.eval.splits)
-    tta = cfg.eval.tta if args.tta is None else bool(args.tta)
-    ckpt = Path(args.ckpt)
-    if not ckpt.exists():
-        raise UserError(f"--ckpt: {ckpt} does not exist")
-    out_dir = Path(args.out_dir) if args.out_dir else (ckpt if ckpt.is_dir() else ckpt.parent) / "eval"
-    device = resolve_device(getattr(args, "device", "auto"))
-    info = D.init_distributed(device)
-    device = D.local_device(device, info)
-    try:
-        results = evaluate_model(cfg, ckpt, splits=splits, out_dir=out_dir, tta=tta,
-                                 save_preds=args.save_preds, device=device,
-                                 progress=not getattr(args, "quiet", False))
-    finally:
-        D.cleanup()
-    if info.is_main:
-        keys = ("maxF", "maxF_meanPR", "wF", "meanE", "S", "MAE", "HCE")
-        print(f"{'split':10s} " + " ".join(f"{k:>11s}" for k in keys) + f"   (tta={'on' if tta else 'off'})")
-        for split, r in results.items():
-            cells = [f"{r.get(k, float('nan')):11.1f}" if k == "HCE" else f"{r.get(k, float('nan')):11.4f}"
-                     for k in keys]
-            print(f"{split:10s} " + " ".join(cells))
-        print("maxF: max of the mean F curve (DIS rule); maxF_meanPR: F of mean precision/recall "
-              "(the official PDFNet evaluator, the paper's table)")
-        print(f"wrote per-split JSONs, tables and plots to {out_dir}")
-    return 0

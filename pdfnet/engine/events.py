@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 
 def _plain(v: Any) -> Any:
@@ -48,7 +49,7 @@ class TensorboardWriter:
     the events of earlier event files at steps ``>= purge_step`` (a resumed run's repeated steps)."""
 
     def __init__(self, log_dir: str | os.PathLike, purge_step: int | None = None):
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # tensorboard: only for runs that log events
 
         self._w = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
@@ -113,8 +114,6 @@ def image_grid(image: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor, depth:
     Returns:
         ``[3, rows*size, cols*size]`` float in [0, 1].
     """
-    import torch.nn.functional as F
-
     mean = torch.tensor([0.485, 0.456, 0.406], device=image.device).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225], device=image.device).view(1, 3, 1, 1)
     n = min(max_items, image.shape[0])

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
-from pdfnet.engine import checkpoint as ckpt
 from pdfnet.errors import UserError
+from pdfnet.inference import checkpoint as ckpt
+from pdfnet.models.official import convert_official_state_dict
 
 #: ``train.freeze`` names that are not module paths themselves.
 FREEZE_ALIASES: dict[str, str] = {"backbone": "encoder.backbone"}
@@ -67,14 +69,10 @@ def read_init_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tenso
 
     A folder means its ``model.safetensors``, else ``best.pt``, else ``last.pt``.
     """
-    from pdfnet.models.official import convert_official_state_dict
-
     p = ckpt.resolve_checkpoint_path(Path(path))
     if not p.is_file():
         raise ckpt.CheckpointError(f"train.init: no weights at {p}")
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             return dict(load_file(str(p), device="cpu")), "safetensors"
         except Exception as e:  # noqa: BLE001 - any header/format error is a bad file for the user

@@ -28,8 +28,10 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pdfnet.config import Config, dump_config
@@ -73,8 +75,6 @@ def git_info(repo_dir: str | os.PathLike | None = None) -> dict:
 
 def environment_info() -> dict:
     """Versions and hardware worth knowing when comparing runs."""
-    import numpy as np
-
     info = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -88,8 +88,6 @@ def environment_info() -> dict:
         "torch_threads": torch.get_num_threads(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
-    from importlib import metadata
-
     for dist in ("timm", "opencv-python-headless", "safetensors", "transformers"):
         try:  # from the package metadata: importing timm/cv2 just for a version costs seconds
             info[dist] = metadata.version(dist)

@@ -47,13 +47,19 @@ from tqdm.auto import tqdm
 
 from pdfnet.config import Config
 from pdfnet.config.schema import TrainConfig
+from pdfnet.data import build_eval_dataset, build_train_dataset
 from pdfnet.engine import distributed as D
 from pdfnet.engine.checkpoint import Checkpointer, TrainState, get_rng_state, seed_all, set_rng_state
+from pdfnet.engine.evaluate import validate
 from pdfnet.engine.events import EventSink, image_grid
 from pdfnet.engine.optim import build_optimizer
 from pdfnet.engine.rundir import open_run_dir, write_run_files
 from pdfnet.engine.schedule import CosineWarmupSchedule, EpochPlan
 from pdfnet.errors import UserError
+from pdfnet.losses import PDFNetLoss
+from pdfnet.models import build_model
+from pdfnet.models.backbone_weights import load_swin_imagenet
+from pdfnet.utils.device import resolve_device
 from pdfnet.utils.precision import amp_precision, autocast
 
 LossFn = Callable[[Any, torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -184,8 +190,6 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
 
 def _init_device(tc: TrainConfig) -> tuple[torch.device, D.DistInfo]:
     """``train.device`` → this process's device, joining the DDP group under ``torchrun``."""
-    from pdfnet.utils.device import resolve_device
-
     if tc.batch_size < 1 or tc.grad_accum < 1:
         raise UserError("train.batch_size and train.grad_accum must be >= 1")
     device = resolve_device(tc.device)
@@ -199,8 +203,6 @@ def build_components(cfg: Config, model: nn.Module | None = None, loss_fn: LossF
     """Build whatever is not given: the model (with pretrained backbone weights when configured), the
     PDFNet loss, the training split and (when validation is on) the validation split."""
     if model is None:
-        from pdfnet.models import build_model
-
         if cfg.model.input_size != cfg.data.size:
             raise UserError(f"model.input_size ({cfg.model.input_size}) must equal data.size "
                             f"({cfg.data.size})")
@@ -210,12 +212,8 @@ def build_components(cfg: Config, model: nn.Module | None = None, loss_fn: LossF
             raise UserError(f"cannot build the model: {e}") from None
         _load_backbone_weights(model, cfg)
     if loss_fn is None:
-        from pdfnet.losses import PDFNetLoss
-
         loss_fn = PDFNetLoss(cfg.loss)
     if train_set is None:
-        from pdfnet.data import build_eval_dataset, build_train_dataset
-
         train_set = build_train_dataset(cfg.data, seed=cfg.train.seed)
         if val_set is None and (cfg.train.val_every_epochs or cfg.train.val_every_steps):
             val_set = build_eval_dataset(cfg.data)
@@ -228,8 +226,6 @@ def _load_backbone_weights(model: nn.Module, cfg: Config) -> None:
     src = cfg.model.backbone_weights
     if not src or cfg.model.backbone.startswith("timm:"):
         return
-    from pdfnet.models.official import load_swin_imagenet
-
     report = load_swin_imagenet(model.encoder.backbone, src)
     print(f"backbone weights: {report.summary()}")
 
@@ -450,8 +446,6 @@ def _validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.dev
               progress: bool) -> dict[str, float]:
     """Validation on ``val_set`` (sharded over ranks), logged at ``step``. The training RNG state is left
     untouched and the model goes back to train mode."""
-    from pdfnet.engine.evaluate import validate
-
     rng = get_rng_state()
     metrics, grid = validate(model, val_set, cfg, device, amp_dtype, info, progress=progress)
     set_rng_state(rng)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from pdfnet.errors import UserError
 from pdfnet.inference.tta import minmax_per_image
@@ -99,13 +100,11 @@ def export_onnx(
     Raises:
         UserError: ``onnx``/``onnxscript`` missing, unsupported size, or the check fails.
     """
-    try:
+    try:  # the optional export extra: a clear message when it is missing
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as e:
         raise UserError(f"ONNX export needs the 'export' extra (pip install 'pdfnet[export]'): {e}") from None
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
     check_size = getattr(model, "check_input_size", None)
     if check_size is not None:
         try:
@@ -171,7 +170,7 @@ def verify_onnx(
     Raises:
         UserError: a difference above ``atol`` (or non-finite output).
     """
-    try:
+    try:  # onnxruntime: the optional export extra
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - a dev dependency
         return {}

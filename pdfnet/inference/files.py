@@ -29,6 +29,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from pdfnet.errors import UserError
@@ -213,6 +214,4 @@ def write_outputs(
 def _resize_float(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     if x.shape == tuple(hw):
         return x
-    import cv2
-
     return cv2.resize(x.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)

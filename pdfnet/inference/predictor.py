@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from pdfnet.depth import DepthEstimator
 from pdfnet.errors import UserError
+from pdfnet.inference.checkpoint import load_model_for_inference
 from pdfnet.inference.foreground import (
     DEFAULT_FOREGROUND,
     Background,
@@ -34,6 +36,7 @@ from pdfnet.inference.foreground import (
     cutout_rgba,
     parse_background,
 )
+from pdfnet.inference.hub import resolve_checkpoint
 from pdfnet.inference.preprocess import (
     depth_to_tensor,
     image_to_tensor,
@@ -153,9 +156,6 @@ class Predictor:
             batch_size: images per forward (PDFNet and the depth model).
             depth_input_size: DAv2 input short side; default the alias's (518, the DAv2 default).
         """
-        from pdfnet.engine.checkpoint import load_model_for_inference
-        from pdfnet.inference.hub import resolve_checkpoint
-
         dev = resolve_device(device)
         dt = resolve_dtype(dtype)
         model, cfg = load_model_for_inference(resolve_checkpoint(ckpt), dev)
@@ -311,8 +311,6 @@ def load_depth_estimator(
 
     ``input_size`` None keeps the alias's own (518) or the model processor's size.
     """
-    from pdfnet.depth import DepthEstimator
-
     try:
         return DepthEstimator.from_pretrained(str(name_or_path), device=device, dtype=dtype,
                                               input_size=input_size, batch_size=batch_size)

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from pdfnet.errors import UserError
 from pdfnet.inference.tta import minmax_per_image
-from pdfnet.utils.io import ImageReadError, read_rgb
+from pdfnet.utils.io import ImageReadError, read_gray_float, read_rgb
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -59,10 +60,6 @@ def check_min_side(h: int, w: int, name: str) -> None:
 
 
 def _is_pil(img: Any) -> bool:
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow is a dependency
-        return False
     return isinstance(img, Image.Image)
 
 
@@ -111,8 +108,6 @@ def to_depth_float(depth: Any, name: str = "depth") -> np.ndarray:
     normalised later anyway). Polarity must be DAv2's (near = large).
     """
     if isinstance(depth, (str, os.PathLike)):
-        from pdfnet.utils.io import read_gray_float
-
         return read_gray_float(depth)
     arr = np.asarray(depth) if _is_pil(depth) else depth
     if not isinstance(arr, np.ndarray):

@@ -84,11 +84,12 @@ def centroid_split(g: np.ndarray) -> tuple[int, int]:
     if n == 0:
         return h, w
     cols = np.count_nonzero(g, axis=0)
-    return _split_from_sums(int(np.dot(rows, np.arange(h, dtype=np.int64))),
+    return split_from_sums(int(np.dot(rows, np.arange(h, dtype=np.int64))),
                             int(np.dot(cols, np.arange(w, dtype=np.int64))), n)
 
 
-def _split_from_sums(row_sum: int, col_sum: int, n: int) -> tuple[int, int]:
+def split_from_sums(row_sum: int, col_sum: int, n: int) -> tuple[int, int]:
+    """The S-measure split point ``(cy, cx)`` of a GT from its row/column index sums over ``n`` pixels."""
     # exact integer sums; float(sum) / n is what numpy's mean of the int64 argwhere gives (sums < 2**53)
     cy = np.round(np.float64(row_sum) / n)
     cx = np.round(np.float64(col_sum) / n)

@@ -21,14 +21,17 @@ import os
 import platform
 import time
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from pdfnet.errors import UserError
-from pdfnet.metrics.dis import AGGREGATE_KEYS, DISMetrics, evaluate_pair
+from pdfnet.metrics.dis import DISMetrics
+from pdfnet.metrics.record import AGGREGATE_KEYS, evaluate_pair
 from pdfnet.metrics.skeleton import SkeletonCache
 from pdfnet.utils.io import ImageReadError, list_images
 from pdfnet.utils.parallel import map_shared, process_pool
@@ -169,8 +172,6 @@ def evaluate_folders(
     (dataset-mean curves, ``[256]`` lists), ``state`` (:meth:`DISMetrics.state_dict` without per-image
     records: sums that let splits be pooled exactly), ``meta``.
     """
-    from tqdm import tqdm
-
     pairs = pair_folders(pred_dir, gt_dir)
     n_workers = default_workers(len(pairs)) if workers <= 0 else workers
     metrics = tuple(metrics)
@@ -213,8 +214,8 @@ def result_document(acc: DISMetrics) -> dict:
     curves = {k: v.tolist() for k, v in acc.curves().items()}
     return {
         "schema": RESULT_SCHEMA,
-        "dataset": _clean(acc.compute()),
-        "per_image": _clean(acc.per_image),
+        "dataset": json_safe(acc.compute()),
+        "per_image": json_safe(acc.per_image),
         "curves": curves,
         "state": state,
         "meta": {"protocol": PROTOCOL, "versions": versions()},
@@ -223,17 +224,16 @@ def result_document(acc: DISMetrics) -> dict:
 
 def versions() -> dict[str, str]:
     """Library versions that the numbers depend on."""
-    import scipy
-
-    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": metadata.version("scipy"),
             "opencv": cv2.__version__}
 
 
-def _clean(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
+    """``x`` with numpy scalars as Python numbers and non-finite floats as None (strict JSON)."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     if isinstance(x, (float, np.floating)):
         return None if not math.isfinite(float(x)) else float(x)
     if isinstance(x, np.integer):

@@ -28,9 +28,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pdfnet.errors import UserError
 from pdfnet.metrics.dis import DISMetrics
-from pdfnet.metrics.folders import RESULT_SCHEMA, result_document
+from pdfnet.metrics.folders import RESULT_SCHEMA, json_safe, result_document
 from pdfnet.metrics.published import PUBLISHED, PUBLISHED_SOURCE
 from pdfnet.utils.io import atomic_write_bytes
 
@@ -71,9 +73,7 @@ def write_split_json(acc: DISMetrics, split: str, out_dir: str | os.PathLike,
 
 def write_json(doc: Mapping, path: str | os.PathLike) -> Path:
     """Strict JSON (no NaN), atomic write."""
-    from pdfnet.metrics.folders import _clean
-
-    data = json.dumps(_clean(doc), indent=1, allow_nan=False).encode()
+    data = json.dumps(json_safe(doc), indent=1, allow_nan=False).encode()
     return atomic_write_bytes(path, data)
 
 
@@ -297,11 +297,10 @@ def write_tables(docs: Mapping[str, dict], out_dir: str | os.PathLike, method: s
 
 def plot_curves(docs: Mapping[str, dict], out_dir: str | os.PathLike) -> list[Path]:
     """PR curves and F-vs-threshold curves, per split and all splits together (PNG, Agg backend)."""
-    import matplotlib
+    import matplotlib  # optional at import: only `report` plots need it (slow to import)
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # after choosing the Agg backend
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,15 +11,13 @@ Float predictions are quantised on the device exactly like :func:`pdfnet.metrics
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from pdfnet.metrics.core import ImageHistogram, _split_from_sums, histogram_stats
-
-if TYPE_CHECKING:
-    from pdfnet.metrics.dis import DISMetrics
+from pdfnet.metrics.core import ImageHistogram, histogram_stats, split_from_sums
+from pdfnet.metrics.record import finish_record, metric_needs
+from pdfnet.metrics.skeleton import SkeletonCache
 
 
 def _pred_u8(p: torch.Tensor) -> torch.Tensor:
@@ -69,7 +67,7 @@ def batch_histograms(pred_u8: torch.Tensor, gt_fg: torch.Tensor,
         rsum = (rows * torch.arange(h, device=dev)).sum(dim=1)
         csum = (cols * torch.arange(w, device=dev)).sum(dim=1)
         n_, r_, c_ = (t.cpu().tolist() for t in (n, rsum, csum))
-        splits = [(h, w) if n_[i] == 0 else _split_from_sums(r_[i], c_[i], n_[i]) for i in range(b)]
+        splits = [(h, w) if n_[i] == 0 else split_from_sums(r_[i], c_[i], n_[i]) for i in range(b)]
         cy = torch.tensor([s[0] for s in splits], device=dev)
         cx = torch.tensor([s[1] for s in splits], device=dev)
         ar_h = torch.arange(h, device=dev)[None, :, None]
@@ -82,16 +80,19 @@ def batch_histograms(pred_u8: torch.Tensor, gt_fg: torch.Tensor,
 
 
 @torch.no_grad()
-def update_batch_torch(acc: DISMetrics, preds: torch.Tensor, gts: torch.Tensor,
-                       names: Sequence[str] | None = None) -> list[dict]:
-    """:meth:`DISMetrics.update_batch` for torch tensors (same-size batch, any device)."""
-    from pdfnet.metrics.dis import _needs, finish_record
+def batch_records(preds: torch.Tensor, gts: torch.Tensor, metrics: Sequence[str], *,
+                  skeleton_cache: SkeletonCache | None = None, relax: int = 5, epsilon: float = 2.0,
+                  ) -> list[dict]:
+    """Per-image records of a same-size batch of torch tensors on any device.
 
+    ``preds``/``gts`` are ``[B, H, W]`` or ``[B, 1, H, W]`` (the inputs of
+    :meth:`pdfnet.metrics.dis.DISMetrics.update_batch`, which adds the records to its sums).
+    """
     p = _pred_u8(_as_bhw(preds, "prediction"))
     g = _gt_fg(_as_bhw(gts, "GT").to(p.device))
     if p.shape != g.shape:
         raise ValueError(f"prediction {tuple(p.shape)} and GT {tuple(g.shape)} differ in size")
-    need = _needs(acc.metrics)
+    need = metric_needs(metrics)
     hists = batch_histograms(p, g, with_blocks=need["s"])
     pixels = need["wf"] or need["hce"]
     p_np = p.cpu().numpy() if pixels else None
@@ -104,7 +105,6 @@ def update_batch_torch(acc: DISMetrics, preds: torch.Tensor, gts: torch.Tensor,
         st = histogram_stats(hst, want_curves=need["curves"], want_adaptive=need["adaptive"],
                              want_mae=need["mae"], want_s=need["s"], pixel_getter=getter)
         rec = finish_record(st, need, None if p_np is None else p_np[i], None if g_np is None else g_np[i],
-                            skeleton_cache=acc.skeleton_cache, relax=acc.relax, epsilon=acc.epsilon)
-        acc.add_record(rec, None if names is None else names[i])
+                            skeleton_cache=skeleton_cache, relax=relax, epsilon=epsilon)
         out.append(rec)
     return out

@@ -32,7 +32,7 @@ class TimmBackbone(nn.Module):
 
     def __init__(self, name: str, *, pretrained: bool = False, drop_path_rate: float = 0.0) -> None:
         super().__init__()
-        import timm
+        import timm  # slow to import and only for timm:<name> backbones
 
         kwargs = {"features_only": True, "pretrained": pretrained}
         if drop_path_rate:

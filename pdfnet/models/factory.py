@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config.schema import ModelConfig
+from .backbone_weights import load_timm_backbone_file
 from .backbones import build_backbone
 from .decoder import MaskDecoder
 from .depth_decoder import DepthDecoder
@@ -22,7 +23,7 @@ def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = Tr
 
     ``cfg.backbone_weights`` here only concerns ``timm:<name>`` backbones (``timm`` = timm's own
     pretrained weights, needs network; a path = a local timm state dict). ImageNet weights for the
-    built-in Swin are loaded by the caller with :func:`pdfnet.models.official.load_swin_imagenet`
+    built-in Swin are loaded by the caller with :func:`pdfnet.models.backbone_weights.load_swin_imagenet`
     (the training engine does), so building stays free of file/network side effects.
 
     Args:
@@ -61,7 +62,5 @@ def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = Tr
         if part is not None:
             init_decoder_convs(part)
     if cfg.backbone.startswith("timm:") and cfg.backbone_weights and cfg.backbone_weights != "timm":
-        from .official import load_timm_backbone_file
-
         load_timm_backbone_file(backbone, cfg.backbone_weights)
     return model
