@@ -337,3 +337,27 @@ def test_disk_full_while_saving_is_one_line_and_keeps_the_previous_checkpoint(tm
                            "(the previous one is intact)")
     assert (run_dir / "last.pt").read_bytes() == before
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / LOCK_NAME).exists()
+
+
+@pytest.mark.slow  # four subprocesses
+def test_kill_9_twice_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    """kill -9 at arbitrary points (save_every_steps=1), then --resume auto: the same parameters as a run
+    never interrupted, no repeated metrics, no debris, the stale lock taken over."""
+    sets = ("train.epochs=3", "train.save_every_steps=1")
+    ref = cli(tmp_path, tmp_path / "ref", *sets)
+    assert ref.wait(timeout=120) == 0, ref.communicate()
+    run_dir = tmp_path / "run"
+    for steps in (2, 6):
+        proc = cli(tmp_path, run_dir, *sets, sleep=0.1, extra=("--resume", "auto"))
+        _wait_for_steps(run_dir, steps, proc)
+        proc.kill()
+        proc.communicate()
+    proc = cli(tmp_path, run_dir, *sets, extra=("--resume", "auto"))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert "taking over the stale lock" in out
+    a, b = (ck.load_train_state(d / "last.pt") for d in (tmp_path / "ref", run_dir))
+    assert a["step"] == b["step"] == 12
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert [r["step"] for r in records(run_dir)] == list(range(1, 13))
+    assert not list(run_dir.glob(".*.tmp")) and not (run_dir / LOCK_NAME).exists()
