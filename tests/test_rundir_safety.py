@@ -361,3 +361,32 @@ def test_kill_9_twice_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert [r["step"] for r in records(run_dir)] == list(range(1, 13))
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / LOCK_NAME).exists()
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str, errors: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from pdfnet.engine import distributed as D
+
+    try:
+        run(Path(out), batch_size=1, max_steps=2)
+    except UserError as e:
+        Path(errors, f"rank{rank}.txt").write_text(str(e))
+    finally:
+        D.cleanup()
+
+
+@pytest.mark.slow  # two spawned processes
+def test_ddp_refusal_on_rank_0_reaches_every_rank(tmp_path):
+    """Only rank 0 locks and checks the run directory; its refusal is raised on every rank, so no rank
+    waits forever in the next collective."""
+    import torch.multiprocessing as mp
+
+    run(tmp_path / "run", max_steps=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert "already holds a training run" in (tmp_path / f"rank{rank}.txt").read_text()
