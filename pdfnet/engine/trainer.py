@@ -9,9 +9,8 @@ Semantics worth knowing:
 * **One counter.** ``step`` counts optimizer updates; everything else is derived from it by the run's
   :class:`~pdfnet.engine.schedule.EpochPlan` (steps of each epoch): the epoch drives the schedule and
   the sampler's permutation, and the data position inside it is ``steps into it x grad_accum``
-  micro-batches. One step =
-  ``train.grad_accum`` micro-batches of ``train.batch_size`` per process; the global batch is
-  ``batch_size * grad_accum * world_size``.
+  micro-batches. One step = ``train.grad_accum`` micro-batches of ``train.batch_size`` per process; the
+  global batch is ``batch_size * grad_accum * world_size``.
 * **Schedule** is per epoch (the release's timm cosine; constant 1e-5 for the paper recipe).
 * **Precision**: ``fp32``; ``bf16`` autocast (CPU or CUDA); ``fp16`` autocast with a ``GradScaler`` on
   CUDA (on CPU fp16 falls back to fp32 with a warning; :func:`pdfnet.utils.precision.amp_precision`).
