@@ -10,7 +10,7 @@ DEMO_DIR ?= demo_out
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,app]'
 	touch $(STAMP)
 
 install: $(STAMP)

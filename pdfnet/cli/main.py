@@ -40,6 +40,7 @@ COMMANDS: dict[str, Command] = {
     "report": Command("report", "tables (md/csv/tex) and curve plots from per-split eval JSONs"),
     "train": Command("train", "train PDFNet (pdfnet train --config FILE [--set k=v] [--resume auto])"),
     "bench": Command("bench", "benchmarks (pdfnet bench metrics|model|train|depth|predict ...)"),
+    "app": Command("app", "local web demo of a checkpoint (Gradio; needs the [app] extra)"),
 }
 
 

@@ -1,0 +1,180 @@
+"""``pdfnet app``: the missing-extra message, the model side on its own, and the page in a real browser.
+
+The browser test (marker ``browser``) starts ``pdfnet app`` on 127.0.0.1 with a tiny random checkpoint,
+drives Debian's headless Chromium through Selenium and its ``chromedriver`` (no browser download), uploads
+images, waits for the outputs and checks their size. ``.ci/run`` installs Chromium, chromedriver and the
+``[app]`` extra; where they are missing the test is skipped with the reason. Set ``PDFNET_APP_SCREENSHOT``
+to a path to keep the page's screenshot (``docs/app_screenshot.png`` was made so).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import REPO, write_tiny_dav2, write_tiny_release
+
+from pdfnet.cli.main import main
+from pdfnet.inference import Predictor
+from pdfnet.utils.io import read_gray, write_image
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("app_models")
+    (root / "rel").mkdir()
+    (root / "dav2").mkdir()
+    return write_tiny_release(root / "rel"), write_tiny_dav2(root / "dav2")
+
+
+def _rgb(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (min(h, w) / 3) ** 2).astype(np.float32)
+    return (disc[..., None] * np.array([200, 60, 30]) + rng.integers(0, 50, (h, w, 3))).astype(np.uint8)
+
+
+def test_missing_gradio_is_one_line_naming_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` raises ImportError
+    assert main(["app", "--ckpt", "no-such-checkpoint"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[app]" in err[0] and "Gradio" in err[0]
+
+
+def test_backend_outputs_messages_zip_and_rethreshold(models, tmp_path):
+    from pdfnet.cli.app_ui import DemoBackend
+
+    rel, dav2 = models
+    pred = Predictor.from_pretrained(rel, depth_model=str(dav2), device="cpu")
+    backend = DemoBackend(pred, tmp_path)
+    assert len(backend.add_examples(2, size=(48, 64))) == 2
+    good = write_image(tmp_path / "in" / "photo one.png", _rgb(50, 70))
+    bad = tmp_path / "in" / "broken.png"
+    bad.write_bytes(b"not an image")
+    res = backend.run([str(good), str(bad), *backend.examples])
+    assert res.names == ["photo one.png", *[Path(p).name for p in backend.examples]]
+    assert len(res.messages) == 1 and res.messages[0].startswith("broken.png: ")
+    assert str(tmp_path) not in res.messages[0]  # the page names the file, not the server's path
+    for kind in ("mask", "alpha", "cutout", "depth"):
+        assert len(res.files[kind]) == 3
+    alpha = read_gray(res.files["alpha"][0])
+    assert alpha.shape == (50, 70)
+    np.testing.assert_array_equal(alpha, pred(good, as_uint8=True))
+    with zipfile.ZipFile(res.zip_path) as zf:
+        assert len(zf.namelist()) == 12 and "photo one_cutout.png" in zf.namelist()
+    masks = backend.rethreshold(res.probs, res.names, 0.9)
+    np.testing.assert_array_equal(read_gray(masks[0]), np.where(res.probs[0] >= 0.9, 255, 0))
+    assert backend.run([]).names == []
+
+
+# ---------------------------------------------------------------------------------------------- browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            pytest.fail(f"pdfnet app exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"pdfnet app did not answer on {url} within {timeout:.0f} s")
+
+
+def _chrome(user_data_dir: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1300", f"--user-data-dir={user_data_dir}"):
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+
+
+@pytest.mark.browser
+def test_app_in_headless_chromium(models, tmp_path):
+    missing = [n for n in ("chromium", "chromedriver") if shutil.which(n) is None]
+    try:
+        import gradio  # noqa: F401
+        import selenium  # noqa: F401
+    except ImportError as e:
+        missing.append(e.name)
+    if missing:
+        pytest.skip(f"browser test needs {', '.join(missing)} (.ci/run installs them)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    rel, dav2 = models
+    imgs = [write_image(tmp_path / "up" / "bird.png", _rgb(60, 90, 1)),
+            write_image(tmp_path / "up" / "tall.jpg", _rgb(80, 48, 2))]
+    bad = tmp_path / "up" / "corrupt.png"
+    bad.write_bytes(b"\x89PNG not really")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen([sys.executable, "-m", "pdfnet.cli.main", "app", "--ckpt", str(rel),
+                             "--depth-model", str(dav2), "--device", "cpu", "--port", str(port),
+                             "--examples", "1"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    driver = None
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, tmp_path / "app.log", timeout=180)
+        driver = _chrome(tmp_path / "chrome-profile")
+        driver.get(url)
+        wait = WebDriverWait(driver, 120)
+        upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#pdfnet-input input[type=file]"))
+        upload.send_keys("\n".join(str(p) for p in [*imgs, bad]))
+        wait.until(lambda d: "corrupt" in d.find_element(By.ID, "pdfnet-input").text)  # all 3 uploaded
+        driver.find_element(By.ID, "pdfnet-run").click()
+        wait.until(lambda d: "Done: 2 image(s)" in d.find_element(By.ID, "pdfnet-status").text)
+        status = driver.find_element(By.ID, "pdfnet-status").text
+        assert "corrupt.png" in status and "cannot decode" in status  # the bad file: a message, no crash
+
+        def sizes(kind):
+            return driver.execute_script(
+                "return Array.from(document.querySelectorAll(arguments[0])).filter(i => i.complete)"
+                ".map(i => [i.naturalWidth, i.naturalHeight]);", f"#pdfnet-{kind} img")
+
+        for kind in ("mask", "alpha", "cutout", "depth"):
+            got = wait.until(lambda d, k=kind: (s := sizes(k)) and len(s) >= 2 and s)
+            assert sorted(map(tuple, got))[:2] == sorted([(90, 60), (48, 80)]), (kind, got)
+        assert wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#pdfnet-download a"))
+        # nothing was fetched from anywhere but this server
+        urls = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert urls and all(u.startswith((url, "data:", "blob:")) for u in urls), urls
+        shot = tmp_path / "app.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("PDFNET_APP_SCREENSHOT"):
+            shutil.copyfile(shot, os.environ["PDFNET_APP_SCREENSHOT"])
+    finally:
+        if driver is not None:
+            driver.quit()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
