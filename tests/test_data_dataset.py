@@ -50,14 +50,14 @@ def test_eval_item_contract(tmp_path):
     write_split(tmp_path, "DIS-VD")
     ds = DISDataset(tmp_path, "DIS-VD", size=32, train=False, eval_depth="base")
     item = ds[1]
-    assert set(item) == {"image", "gt", "depth", "stem", "orig_size", "gt_path", "gt_alpha"}
+    assert set(item) == {"image", "gt", "depth", "stem", "index", "orig_size", "gt_path", "gt_alpha"}
     assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.float32
     assert item["gt"].shape == item["depth"].shape == (1, 32, 32)
     assert item["gt"].dtype == item["depth"].dtype == torch.float32
     assert set(item["gt"].unique().tolist()) == {0.0, 1.0}
     assert torch.allclose(item["depth"], torch.full_like(item["depth"], 120 / 255))
     assert item["orig_size"].dtype == torch.int64 and item["orig_size"].tolist() == [H, W]
-    assert item["stem"] == "s1" and item["gt_path"].endswith("masks/s1.png")
+    assert item["index"] == 1 and item["stem"] == "s1" and item["gt_path"].endswith("masks/s1.png")
     # ImageNet normalisation of a [0, 1] image; foreground pixels are bright in the red channel.
     img01 = denormalize_image(item["image"])
     assert -1e-4 <= img01.min() and img01.max() <= 1 + 1e-4

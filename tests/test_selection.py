@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pdfnet.metrics.selection import SELECT_METRICS, ReleaseF, is_better
+from pdfnet.metrics.selection import SELECT_METRICS, ReleaseF, is_better, selection_score
 
 # ------------------------------------------------------------------------------------------------------
 # transcription of the release (metric_tools/F1torch.py: f1score_torch; utiles.py: eval's aggregation)
@@ -110,3 +110,11 @@ def test_is_better_is_the_release_rule():
     assert is_better(0.03, 0.03, "MAE") and is_better(0.02, 0.03, "MAE") and not is_better(0.04, 0.03, "MAE")
     assert not is_better(math.nan, None, "maxF") and not is_better(math.inf, 0.1, "MAE")
     assert ReleaseF().compute()["release_F"] != ReleaseF().compute()["release_F"]  # NaN when empty
+
+
+def test_selection_score_turns_every_rule_into_greater_or_equal():
+    m = {"release_F": 0.8, "maxF": 0.7, "maxF_meanPR": 0.75, "wF": 0.6, "MAE": 0.05}
+    assert selection_score(m, "release_F") == 0.8 and selection_score(m, "MAE") == -0.05
+    assert selection_score({"MAE": math.nan}, "MAE") is None and selection_score({}, "wF") is None
+    with pytest.raises(ValueError, match="unknown selection metric"):
+        selection_score(m, "S")

@@ -58,6 +58,9 @@ class DataConfig:
     train_depths: list[str] = field(default_factory=lambda: ["small", "base", "large"])
     """Input pseudo-depths drawn uniformly per training sample (the release's 1/3 each)."""
     eval_depth: str = "large"
+    """Depth input at validation and test (the release: ``depth_large``). Which model made the release's
+    ``depth_large`` is uncertain: its notebook runs DAv2-Base into that folder, its project page counts
+    DAv2-Large's 335 M parameters; evaluating with ``large`` and ``base`` settles it (docs/reproduce.md)."""
     target_depth: str = "large_1024"
     """Depth target D* of the integrity loss; falls back to ``eval_depth`` when absent if
     ``allow_target_fallback`` is true."""
@@ -126,6 +129,24 @@ class TrainConfig:
     image_log_every_steps: int = 500
     tensorboard: bool = True
     device: str = "auto"
+    select_metric: Literal["release_F", "maxF", "maxF_meanPR", "wF", "MAE"] = "release_F"
+    """Validation metric that picks ``best.pt`` (a new best when ≥ the best so far; ≤ for MAE), as the
+    release: ``release_F`` = the release's own validation F (raw sigmoid, 255 ``torch.histc`` bins,
+    F of mean precision and recall); ``maxF`` / ``maxF_meanPR`` = the DIS metric's two Fmax rules; ``wF``;
+    ``MAE``."""
+    val_precision: Literal["fp32", "train"] = "fp32"
+    """``fp32``: validate without autocast (the release); ``train``: under ``train.precision``'s autocast."""
+    init: str | None = None
+    """Weights to start from (fine-tuning): the official ``.pth``, a ``model.safetensors`` release or a
+    train state (its weights only). Not applied when resuming (the train state has the weights)."""
+    init_strict: bool = True
+    """``false``: load only the keys whose name and shape match, and report what was skipped."""
+    freeze: list[str] = field(default_factory=list)
+    """Model parts left out of the optimizer: ``backbone``, ``encoder``, ``decoder``, ``head``,
+    ``depth_decoder`` or any module path (e.g. ``encoder.projector``)."""
+    hard_half: bool = False
+    """The release's ``update_half``: on odd epochs train only on the hardest half (by the P0 segmentation
+    loss) of the samples seen in the epoch before."""
 
 
 @dataclass

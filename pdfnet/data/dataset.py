@@ -9,6 +9,7 @@ Each item is a dict that ``torch.utils.data.default_collate`` batches directly:
                           eval: ``eval_depth``
 ``depth_target``          float32 ``[1, S, S]`` in [0, 1] from ``target_depth`` (absent when it is None)
 ``stem``                  str
+``index``                 int: the sample's index in the dataset (``train.hard_half`` books losses by it)
 ``orig_size``             int64 ``[2]``: the image's original (H, W)
 ``gt_path``               str: the original-resolution GT file (for evaluation at full size)
 ``gt_alpha``              bool: the GT is the alpha channel of ``gt_path`` (an RGBA image)
@@ -216,6 +217,7 @@ class DISDataset(Dataset):
         out = {"image": normalize_image(image).contiguous()}
         out.update(item)
         out["stem"] = s.stem
+        out["index"] = index
         out["gt_path"] = str(s.gt)
         out["gt_alpha"] = s.gt_alpha
         return out

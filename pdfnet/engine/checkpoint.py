@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from pdfnet.config import Config, config_to_dict, dump_config
+from pdfnet.data.hard_half import HardHalf
 from pdfnet.engine import distributed as D
 from pdfnet.engine.schedule import EpochPlan
 from pdfnet.errors import CheckpointError, UserError
@@ -186,12 +187,14 @@ class TrainState:
         val_step: the last step whose validation ran (a resume re-runs a validation that a stop cut off).
         rng: every rank's RNG state (:func:`get_rng_state`) at ``step``, in rank order; gathered when
             saving, restored when resuming.
+        hard_half: the ``train.hard_half`` books (:class:`~pdfnet.data.hard_half.HardHalf`), or None.
     """
 
     step: int = 0
     best: dict = dataclasses.field(default_factory=dict)
     val_step: int = 0
     rng: list = dataclasses.field(default_factory=list)
+    hard_half: HardHalf | None = None
 
 
 class Checkpointer:
@@ -250,7 +253,8 @@ class Checkpointer:
                 save_train_state(path, model=self.model, optimizer=self.optimizer, schedule=self.schedule,
                                  scaler=self.scaler, cfg=self.cfg, step=state.step, epoch=epoch,
                                  batch_in_epoch=micro, best=state.best, rng_per_rank=state.rng,
-                                 extra={"val_step": state.val_step})
+                                 extra={"val_step": state.val_step, "hard_half": (
+                                     None if state.hard_half is None else state.hard_half.state_dict())})
             except OSError as e:
                 kept = "the previous one is intact" if path.exists() else "no earlier one exists"
                 error = f"cannot save {path}: {e.strerror or e} ({kept})"
@@ -289,7 +293,12 @@ class Checkpointer:
             set_rng_state(rngs[self.info.rank])
         else:  # another world size: the data order stays exact, dropout draws are re-seeded
             seed_all(self.cfg.train.seed + self.info.rank + 1000003 * step)
-        val_step = int((st.get("extra") or {}).get("val_step", step))
-        return TrainState(step=step, best=best, val_step=val_step, rng=list(rngs))
+        extra = st.get("extra") or {}
+        val_step = int(extra.get("val_step", step))
+        hard = None
+        if extra.get("hard_half") is not None:
+            hard = HardHalf()
+            hard.load_state_dict(extra["hard_half"])
+        return TrainState(step=step, best=best, val_step=val_step, rng=list(rngs), hard_half=hard)
 
 

@@ -34,6 +34,7 @@ from pdfnet.inference.predictor import model_size_step
 from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
 from pdfnet.inference.tta import minmax_per_image, tta_logits
 from pdfnet.metrics import DISMetrics, write_report, write_split_json
+from pdfnet.metrics.selection import ReleaseF
 from pdfnet.utils.io import read_alpha, read_gray, write_image
 from pdfnet.utils.precision import amp_precision, autocast
 
@@ -106,22 +107,39 @@ def _merge(acc: Any) -> Any:
 def validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.device,
              amp_dtype: torch.dtype | None, info: D.DistInfo, progress: bool = True,
              ) -> tuple[dict[str, float], torch.Tensor | None]:
-    """maxF and MAE on ``val_set`` at the model's input size (sharded, merged over ranks).
+    """Validation scores on ``val_set`` at the model's input size (sharded, merged over ranks).
+
+    Every score ``train.select_metric`` can name is computed: the release's own validation F and MAE
+    (``release_F``, ``release_MAE``: :class:`pdfnet.metrics.selection.ReleaseF` on the raw sigmoid
+    maps), the DIS ``maxF``, ``maxF_meanPR`` and ``MAE``, and ``wF`` when it is the selection metric (it
+    is the costly one).
+
+    Args:
+        amp_dtype: the training autocast dtype; used only with ``train.val_precision: train`` — by default
+            validation runs in fp32 without autocast, as the release's does.
 
     Returns:
-        ``(metrics, grid)``: ``{"maxF", "MAE", ...}`` floats and an image grid of the first batch
-        (rank 0; None elsewhere).
+        ``(metrics, grid)``: ``{"release_F", "release_MAE", "maxF", "MAE", "maxF_meanPR"[, "wF"]}`` floats and
+        an image grid of the first batch (rank 0; None elsewhere).
     """
-    acc = DISMetrics(metrics=VAL_METRICS, keep_per_image=False)
+    keys = VAL_METRICS + (("wF",) if cfg.train.select_metric == "wF" else ())
+    acc = DISMetrics(metrics=keys, keep_per_image=False)
+    release = ReleaseF()
+    amp = amp_dtype if cfg.train.val_precision == "train" else None
     grid = None
-    for prob, batch in iterate_predictions(model, val_set, device=device, amp_dtype=amp_dtype, tta=False,
+    for prob, batch in iterate_predictions(model, val_set, device=device, amp_dtype=amp, tta=False,
                                            batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
                                            info=info, progress="val" if progress else None):
-        acc.update_batch(prob, batch["gt"].to(prob.device))  # tensors, batched histograms on the device
+        gt = batch["gt"].to(prob.device)
+        acc.update_batch(prob, gt)  # tensors, batched histograms on the device
+        release.update(prob, gt)
         if grid is None and info.is_main:
             grid = image_grid(batch["image"], prob.cpu(), batch["gt"], batch.get("depth"))
     res = _merge(acc).compute()
-    return {k: float(res[k]) for k in VAL_METRICS if k in res}, grid
+    merged = ReleaseF()
+    for st in D.all_gather_objects(release.state_dict()):
+        merged.merge(st)
+    return merged.compute() | {k: float(res[k]) for k in keys if k in res}, grid
 
 
 def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], out_dir: str | os.PathLike,

@@ -155,6 +155,29 @@ def freeze(model: nn.Module, parts: Sequence[str]) -> tuple[int, int]:
     return trainable_count(target)
 
 
+def prepare_finetune(model: nn.Module, init: str | None, init_strict: bool, parts: Sequence[str], *,
+                     resuming: bool, verbose: bool = True) -> InitReport | None:
+    """What ``train.init`` / ``train.freeze`` do to a freshly built model, before its optimizer exists.
+
+    The initial weights are loaded only for a fresh run (a resumed train state holds the fine-tuned
+    weights already); freezing applies always, so the optimizer's parameter groups match the train state.
+    With ``verbose``, one line each: what was loaded or skipped, and the trainable parameter count.
+    """
+    report = None
+    if init and not resuming:
+        report = load_init_weights(model, init, strict=init_strict)
+        if verbose:
+            print(report.summary())
+    elif init and verbose:
+        print(f"init weights: not loaded ({init}); the resumed train state has the weights")
+    if parts:
+        trainable, total = freeze(model, parts)
+        if verbose:
+            print(f"frozen: {', '.join(parts)}; trainable parameters {trainable:,} of {total:,} "
+                  f"({100 * trainable / max(total, 1):.1f} %)")
+    return report
+
+
 def trainable_count(model: nn.Module) -> tuple[int, int]:
     """``(trainable, total)`` parameter elements."""
     total = trainable = 0
@@ -164,5 +187,5 @@ def trainable_count(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
-__all__ = ["FREEZE_ALIASES", "InitReport", "freeze", "load_init_weights", "part_of", "read_init_state_dict",
-           "trainable_count"]
+__all__ = ["FREEZE_ALIASES", "InitReport", "freeze", "load_init_weights", "part_of", "prepare_finetune",
+           "read_init_state_dict", "trainable_count"]

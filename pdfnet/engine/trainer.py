@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import signal
 import threading
 import time
@@ -47,15 +46,18 @@ from tqdm.auto import tqdm
 from pdfnet.config import Config
 from pdfnet.config.schema import TrainConfig
 from pdfnet.data import build_eval_dataset, build_train_dataset
+from pdfnet.data.hard_half import HardHalf, is_hard_epoch
 from pdfnet.engine import distributed as D
 from pdfnet.engine.checkpoint import Checkpointer, TrainState, get_rng_state, seed_all, set_rng_state
 from pdfnet.engine.evaluate import validate
 from pdfnet.engine.events import EventSink, image_grid
+from pdfnet.engine.finetune import prepare_finetune
 from pdfnet.engine.optim import build_optimizer
 from pdfnet.engine.rundir import open_run_dir, write_run_files
 from pdfnet.engine.schedule import CosineWarmupSchedule, EpochPlan
 from pdfnet.errors import UserError
 from pdfnet.losses import PDFNetLoss
+from pdfnet.metrics.selection import selection_score
 from pdfnet.models import build_model
 from pdfnet.models.backbone_weights import load_swin_imagenet
 from pdfnet.utils.device import resolve_device
@@ -86,15 +88,17 @@ class TrainResult:
     step: int
     epoch: int
     best_maxF: float | None
+    best: dict
+    """The kept validation: its metrics, ``score`` and ``step`` (empty when none ran)."""
     last_val: dict[str, float]
     run_dir: Path
     seconds: float
 
 
-def maxF_score(metrics: Mapping[str, float]) -> float | None:
-    """The default checkpoint-selection score: validation ``maxF``."""
-    f = metrics.get("maxF")
-    return float(f) if f is not None and math.isfinite(f) else None
+def select_score(metric: str) -> ScoreFn:
+    """The checkpoint-selection score for ``train.select_metric`` (:mod:`pdfnet.metrics.selection`): the
+    metric, negated for MAE, so that ``>=`` is the release's rule either way."""
+    return lambda metrics: selection_score(metrics, metric)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -103,7 +107,7 @@ def maxF_score(metrics: Mapping[str, float]) -> float | None:
 
 def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, model: nn.Module | None = None,
           loss_fn: LossFn | None = None, train_set: Dataset | None = None, val_set: Dataset | None = None,
-          score_fn: ScoreFn = maxF_score, progress: bool = True) -> TrainResult:
+          score_fn: ScoreFn | None = None, progress: bool = True) -> TrainResult:
     """Train PDFNet as configured.
 
     Args:
@@ -114,7 +118,8 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
         model, loss_fn, train_set, val_set: injected components (tests); default: built from ``cfg``.
             ``model(image, depth)`` must return an object with ``.logits`` ``[B,1,S,S]``;
             ``loss_fn(out, gt, depth_target) -> (total, named detached 0-d terms)``.
-        score_fn: validation metrics → the score ``best.pt`` maximises (``>=`` wins, the release's rule).
+        score_fn: validation metrics → the score ``best.pt`` maximises (``>=`` wins, the release's rule);
+            default :func:`select_score` of ``train.select_metric``.
         progress: show a tqdm bar on rank 0.
 
     Raises:
@@ -123,6 +128,7 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
         TrainingInterrupted: SIGINT/SIGTERM, after ``last.pt`` was written.
     """
     t_start, tc = time.time(), cfg.train
+    score_fn = score_fn or select_score(tc.select_metric)
     device, info = _init_device(tc)
     amp_dtype, use_scaler = amp_precision(tc.precision, device)
     with open_run_dir(tc.output_dir, resume=resume, overwrite=overwrite, info=info) as run:
@@ -132,16 +138,20 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
         loader = build_train_loader(train_set, cfg, info, device)
         plan = epoch_plan(len(loader.sampler), tc, info.world_size)
         model = _prepare_model(model, loss_fn, tc, device)  # weights and freezing go before the optimizer
+        prepare_finetune(model, tc.init, tc.init_strict, tc.freeze, resuming=run.resume_path is not None,
+                         verbose=info.is_main)
         optimizer = build_optimizer(model, cfg.optim, device)  # every parameter that requires grad
         params = [p for group in optimizer.param_groups for p in group["params"]]
         schedule, scaler = build_schedule(cfg), torch.amp.GradScaler(device.type, enabled=use_scaler)
         ckpt = Checkpointer(run.path, model=model, optimizer=optimizer, schedule=schedule, scaler=scaler,
                             cfg=cfg, plan=plan, info=info)
         state = ckpt.load(run.resume_path) if run.resume_path else TrainState()
+        if tc.hard_half and state.hard_half is None:
+            state.hard_half = HardHalf()
         D.run_on_main(info, write_run_files, cfg, run.path, step=state.step, val_step=state.val_step,
                       resumed_from=run.resume_path)
         net = _wrap_model(model, tc, info, device)
-        batches = micro_batches(loader, plan, tc.grad_accum, start_step=state.step)
+        batches = micro_batches(loader, plan, tc.grad_accum, start_step=state.step, hard=state.hard_half)
         saved_step, last_val, meter = state.step, {}, _Meter()
         with _StopSignals() as stop, _sinks(run.path, tc, info, plan, state.step, progress) as (events, bar):
             while True:
@@ -174,13 +184,16 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
                         raise NonFiniteLossError(_nonfinite_message(terms, loss, state.step, epoch, micro,
                                                                     run.path))
                     meter.add(terms, batch["image"].shape[0])
+                    if state.hard_half is not None:  # the release ranks samples by the P0 ("target") loss
+                        state.hard_half.record(batch["index"].tolist(), float(terms["target"]))
                 grad_norm = _optimizer_step(optimizer, scaler, params, cfg.optim.clip_grad)
                 state.step += 1
                 bar.update(1)
                 _log_step(events, meter, bar, tc, info, state.step, plan, lr, grad_norm, batch, out)
         D.barrier()
     return TrainResult(step=state.step, epoch=plan.locate(state.step)[0], best_maxF=state.best.get("maxF"),
-                       last_val=last_val, run_dir=run.path, seconds=time.time() - t_start)
+                       best=dict(state.best), last_val=last_val, run_dir=run.path,
+                       seconds=time.time() - t_start)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,7 +270,16 @@ def epoch_plan(samples_per_rank: int, tc: TrainConfig, world_size: int) -> Epoch
     if steps_per_epoch < 1:
         raise UserError(f"{samples_per_rank * world_size} training samples give no full step of "
                         f"batch_size={tc.batch_size} x grad_accum={tc.grad_accum} x world_size={world_size}")
-    return EpochPlan.uniform(steps_per_epoch, tc.epochs, tc.max_steps)
+    if not tc.hard_half:
+        return EpochPlan.uniform(steps_per_epoch, tc.epochs, tc.max_steps)
+    # the release's update_half: odd epochs train on the hardest half of the epoch before, N // 2 steps
+    if world_size > 1:
+        raise UserError("train.hard_half runs in one process, like the release's update_half (not under "
+                        "torchrun)")
+    if steps_per_epoch < 2:
+        raise UserError(f"train.hard_half needs >= 2 steps per epoch to halve, got {steps_per_epoch}")
+    return EpochPlan(tuple(steps_per_epoch // 2 if is_hard_epoch(e) else steps_per_epoch
+                           for e in range(tc.epochs)), tc.max_steps)
 
 
 def build_schedule(cfg: Config) -> CosineWarmupSchedule:
@@ -289,14 +311,19 @@ def _wrap_model(model: nn.Module, tc: TrainConfig, info: D.DistInfo, device: tor
 
 
 def micro_batches(loader: DataLoader, plan: EpochPlan, grad_accum: int,
-                  start_step: int = 0) -> Iterator[dict]:
+                  start_step: int = 0, hard: HardHalf | None = None) -> Iterator[dict]:
     """Micro-batches from optimizer step ``start_step`` to the end of ``plan``: epoch ``e`` is the
     sampler's permutation ``e`` cut to ``plan.steps[e] * grad_accum`` micro-batches; a resume starts
     mid-epoch. An epoch's sampler and dataset are set up only when its first batch is asked for (after
-    the previous epoch's checkpoint and validation)."""
+    the previous epoch's checkpoint and validation). With ``hard`` (``train.hard_half``), a starting epoch
+    closes the books of the one before and odd epochs keep only its hard half (in their own order)."""
     first, steps_done = plan.locate(start_step)
     for epoch in range(first, len(plan.steps)):
         loader.sampler.set_epoch(epoch)
+        if hard is not None:
+            if steps_done == 0 and hard.records:
+                hard.end_epoch()
+            loader.sampler.set_subset(hard.allowed(epoch))
         if hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
         loader.sampler.set_start(steps_done * grad_accum * loader.batch_size)
@@ -509,4 +536,4 @@ class _StopSignals:
 
 
 __all__ = ["NonFiniteLossError", "ScoreFn", "TrainResult", "TrainingInterrupted", "build_components",
-           "build_schedule", "build_train_loader", "epoch_plan", "maxF_score", "micro_batches", "train"]
+           "build_schedule", "build_train_loader", "epoch_plan", "micro_batches", "select_score", "train"]

@@ -40,6 +40,17 @@ def is_better(value: float, best: float | None, metric: str) -> bool:
     return value >= best if SELECT_METRICS[metric] else value <= best
 
 
+def selection_score(metrics: dict[str, float], metric: str) -> float | None:
+    """The number checkpoint selection maximises with ``>=``: ``metrics[metric]``, negated for MAE (so
+    ``>=`` on it is the release's ``<=`` on MAE); None when the metric is missing or not finite."""
+    if metric not in SELECT_METRICS:
+        raise ValueError(f"unknown selection metric {metric!r} (use {', '.join(SELECT_METRICS)})")
+    v = metrics.get(metric)
+    if v is None or not math.isfinite(v):
+        return None
+    return float(v) if SELECT_METRICS[metric] else -float(v)
+
+
 @torch.no_grad()
 def release_pr(prob: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-bin precision and recall of one image, as the release's validation computes them.
@@ -104,4 +115,4 @@ class ReleaseF:
         return {"release_F": float(np.amax(f)), "release_MAE": float(np.mean(np.asarray(self.mae)))}
 
 
-__all__ = ["SELECT_METRICS", "ReleaseF", "is_better", "release_pr"]
+__all__ = ["SELECT_METRICS", "ReleaseF", "is_better", "release_pr", "selection_score"]
