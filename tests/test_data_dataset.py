@@ -17,11 +17,11 @@ from pdfnet.data import (
     ShardSampler,
     build_dataloader,
     build_datasets,
-    denormalize_image,
     set_epoch,
 )
 from pdfnet.errors import UserError
 from pdfnet.utils.io import ImageReadError
+from pdfnet.utils.normalize import denormalize_image
 
 H, W = 30, 40
 DEPTH_VALUES = {"small": 40, "base": 120, "large": 200, "large_1024": 250}

@@ -13,13 +13,14 @@ from helpers import TINY_SIZE, sharpen, tiny_config, write_tiny_dav2, write_tiny
 
 from pdfnet.cli.main import main
 from pdfnet.errors import UserError
-from pdfnet.inference import Predictor, minmax_per_image
+from pdfnet.inference import Predictor
 from pdfnet.inference import hub as hub_mod
 from pdfnet.inference.files import collect_inputs, parse_save
 from pdfnet.inference.foreground import estimate_foreground
 from pdfnet.inference.preprocess import depth_to_tensor, image_to_tensor, to_rgb_uint8
 from pdfnet.models import build_model
 from pdfnet.utils.io import read_gray, read_rgb, write_image
+from pdfnet.utils.normalize import minmax_normalize
 
 SIZE = TINY_SIZE
 
@@ -111,10 +112,14 @@ def test_batch_equals_single(release):
     assert (coupled - alone).abs().max() > 1e-4
 
 
-def test_constant_depth_refused(release):
+def test_constant_depth_means_no_depth(release):
+    """A constant depth map carries no depth information: it predicts as an all-zero map (no NaN/error)."""
     p = Predictor.from_pretrained(release, depth_model=None, device="cpu")
-    with pytest.raises(UserError, match="constant"):
-        p(_rgb(32, 32), np.full((32, 32), 0.3, np.float32))
+    rgb = _rgb(32, 40)
+    const = p(rgb, np.full((32, 40), 0.3, np.float32))
+    assert np.isfinite(const).all()
+    np.testing.assert_array_equal(const, p(rgb, np.zeros((32, 40), np.float32)))
+    assert not np.array_equal(const, p(rgb, np.random.default_rng(0).random((32, 40), dtype=np.float32)))
 
 
 def test_tta_predictor_is_mean_of_six_recorded_passes():
@@ -137,7 +142,7 @@ def test_tta_predictor_is_mean_of_six_recorded_passes():
     torch.testing.assert_close(seen[4][0], img.flip(-1))
     torch.testing.assert_close(seen[4][1], dep.flip(-1))
     up = F.interpolate(dep.flip(-1), size=(96, 96), mode="bilinear", align_corners=False)
-    torch.testing.assert_close(seen[5][1], minmax_per_image(up))
+    torch.testing.assert_close(seen[5][1], minmax_normalize(up, "per_sample"))
     acc = []
     for k, (x, _, y) in enumerate(seen):
         if x.shape[-1] != SIZE:

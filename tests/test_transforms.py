@@ -10,11 +10,10 @@ from pdfnet.data.transforms import (
     augment_train,
     color_enhance,
     default_zoom_border,
-    denormalize_image,
-    normalize_image,
     rotate_and_crop,
     zoom_crop,
 )
+from pdfnet.utils.normalize import denormalize_image, normalize_image
 
 S = 64
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pdfnet.inference.tta import TTA_SCALES, minmax_per_image, scaled_side, tta_logits
+from pdfnet.inference.tta import TTA_SCALES, scaled_side, tta_logits
+from pdfnet.utils.normalize import minmax_normalize
 
 
 class StandIn(torch.nn.Module):
@@ -33,7 +34,7 @@ class StandIn(torch.nn.Module):
 def _inputs(b=1, s=64):
     image = torch.randn(b, 3, s, s)
     depth = torch.rand(b, 1, s, s) * 0.6 + 0.2
-    return image, minmax_per_image(depth)
+    return image, minmax_normalize(depth, "per_sample")
 
 
 def test_scaled_side_multiples():
@@ -93,25 +94,11 @@ def test_tta_batch_equals_single_with_batch_coupled_model():
     net = StandIn()
     image, depth = _inputs(3, 64)
     depth[1] = depth[1] * 0.5 + 0.3  # differing ranges would couple samples through the batch min–max
-    depth = minmax_per_image(depth)
+    depth = minmax_normalize(depth, "per_sample")
     batch = tta_logits(net, image, depth, size_step=16)
     for i in range(3):
         one = tta_logits(net, image[i:i + 1], depth[i:i + 1], size_step=16)
         torch.testing.assert_close(batch[i:i + 1], one, rtol=1e-5, atol=1e-5)
-
-
-def test_minmax_per_image():
-    x = torch.stack([torch.rand(1, 5, 7) * 3 + 1, torch.full((1, 5, 7), 2.0)])
-    y = minmax_per_image(x)
-    assert y[0].min() == 0 and y[0].max() == 1
-    assert torch.all(y[1] == 0)  # constant → zeros, no NaN
-    # a constant map with bilinear round-off is still constant (not blown up to [0, 1])
-    c = F.interpolate(torch.full((1, 1, 32, 32), 0.3), size=(64, 64), mode="bilinear", align_corners=True)
-    assert c.max() > c.min() and torch.all(minmax_per_image(c) == 0)
-    assert minmax_per_image(torch.rand(1, 1, 8, 8) * 1e-7).max() == 1  # tiny absolute range is fine
-    # an already-[0,1] map spanning the range is a bit-exact fixed point of a batch min–max
-    z = minmax_per_image(torch.rand(2, 1, 9, 9))
-    assert torch.equal((z - z.amin()) / (z.amax() - z.amin()), z)
 
 
 def test_tta_validates_inputs():

@@ -29,10 +29,6 @@ _EXPORTS: dict[str, str] = {
     "CheckReport": "check",
     "check_splits": "check",
     "DataCheckError": "check",
-    "IMAGENET_MEAN": "transforms",
-    "IMAGENET_STD": "transforms",
-    "denormalize_image": "transforms",
-    "normalize_image": "transforms",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -49,9 +49,10 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, get_worker_info
 
 from pdfnet.data.dis5k import DEPTH_ASPECT_TOL, GT_THRESHOLD, Sample, discover_split, hold_out
-from pdfnet.data.transforms import augment_train, normalize_image
+from pdfnet.data.transforms import augment_train
 from pdfnet.errors import UserError
 from pdfnet.utils.io import read_alpha, read_gray, read_gray_float, read_rgb
+from pdfnet.utils.normalize import normalize_image
 
 _worker_ready = False
 

@@ -15,7 +15,7 @@ Order and probabilities follow the release's ``build_dataset(is_train=True)``:
    (align_corners=True) resize back — all four maps. The release uses b = 30 px at 1024²; here the
    default border scales with the size (``round(30 * S / 1024)``) so the zoom strength is the same at
    every resolution (exactly 30 at 1024²);
-6. ImageNet normalisation is left to the caller (:func:`normalize_image`).
+6. ImageNet normalisation is left to the caller (:func:`pdfnet.utils.normalize.normalize_image`).
 
 All geometric steps run on one stacked tensor, so image, GT and depth maps can never drift apart. Every
 random draw comes from the ``numpy.random.Generator`` passed in (the dataset derives it from
@@ -34,28 +34,11 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from PIL import Image, ImageEnhance
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
 #: Release probabilities, in application order.
 P_HFLIP, P_ROTATE, P_COLOR, P_GRAY, P_ZOOM = 0.5, 0.5, 0.5, 0.25, 0.5
 MAX_ANGLE = 30
 RELEASE_ZOOM_BORDER = 30
 RELEASE_SIZE = 1024
-
-
-def normalize_image(image: torch.Tensor) -> torch.Tensor:
-    """ImageNet-normalise an RGB image ``[3, H, W]`` (or ``[B, 3, H, W]``) in [0, 1]."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=image.dtype, device=image.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=image.dtype, device=image.device).view(3, 1, 1)
-    return (image - mean) / std
-
-
-def denormalize_image(image: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`normalize_image` (``[..., 3, H, W]`` → values in about [0, 1])."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=image.dtype, device=image.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=image.dtype, device=image.device).view(3, 1, 1)
-    return image * std + mean
 
 
 def default_zoom_border(size: int) -> int:
@@ -147,13 +130,9 @@ def augment_train(
 
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "augment_train",
     "color_enhance",
     "default_zoom_border",
-    "denormalize_image",
-    "normalize_image",
     "rotate_and_crop",
     "zoom_crop",
 ]

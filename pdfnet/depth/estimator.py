@@ -21,15 +21,9 @@ from torch import nn
 
 from pdfnet.depth.official import use_official_pos_interp
 from pdfnet.depth.registry import DEPTH_MODELS, resolve_source
-from pdfnet.depth.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    postprocess,
-    preprocess,
-    quantize,
-    target_size,
-)
+from pdfnet.depth.transforms import postprocess, preprocess, quantize, target_size
 from pdfnet.errors import UserError
+from pdfnet.utils.normalize import IMAGENET_MEAN, IMAGENET_STD
 from pdfnet.utils.precision import DTYPES, autocast, resolve_dtype
 
 log = logging.getLogger(__name__)

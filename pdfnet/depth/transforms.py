@@ -26,8 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+from pdfnet.utils.normalize import IMAGENET_MEAN, IMAGENET_STD, minmax_normalize, minmax_normalize_np
 
 
 def _constrain(x: float, multiple: int, min_val: int) -> int:
@@ -116,24 +115,14 @@ def quantize(depth: torch.Tensor, bits: int = 8) -> torch.Tensor:
     """
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
-    d = depth.float()
-    lo, hi = d.min(), d.max()
-    rng = hi - lo
-    if not torch.isfinite(rng) or rng <= 0:
-        return torch.zeros(d.shape, dtype=torch.int32, device=d.device)
     maxv = float(2**bits - 1)
-    return torch.round((d - lo) / rng * maxv).clamp_(0, maxv).to(torch.int32)
+    return torch.round(minmax_normalize(depth.float()) * maxv).clamp_(0, maxv).to(torch.int32)
 
 
 def _quantize_np(depth: np.ndarray, bits: int) -> np.ndarray:
-    d = np.asarray(depth, dtype=np.float32)
-    lo, hi = d.min(), d.max()
-    rng = hi - lo
-    dtype = np.uint8 if bits == 8 else np.uint16
-    if not np.isfinite(rng) or rng <= 0:
-        return np.zeros(d.shape, dtype=dtype)
     maxv = np.float32(2**bits - 1)
-    return np.clip(np.rint((d - lo) / rng * maxv), 0, maxv).astype(dtype)
+    q = np.clip(np.rint(minmax_normalize_np(depth) * maxv), 0, maxv)
+    return q.astype(np.uint8 if bits == 8 else np.uint16)
 
 
 def to_uint8(depth: np.ndarray) -> np.ndarray:

@@ -32,10 +32,11 @@ from pdfnet.errors import UserError
 from pdfnet.inference.checkpoint import load_model_for_inference
 from pdfnet.inference.predictor import model_size_step
 from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
-from pdfnet.inference.tta import minmax_per_image, tta_logits
+from pdfnet.inference.tta import tta_logits
 from pdfnet.metrics import DISMetrics, write_report, write_split_json
 from pdfnet.metrics.selection import ReleaseF
 from pdfnet.utils.io import read_alpha, read_gray, write_image
+from pdfnet.utils.normalize import minmax_normalize
 from pdfnet.utils.precision import amp_precision, autocast
 
 
@@ -60,7 +61,7 @@ def predict_logits(model: nn.Module, image: torch.Tensor, depth: torch.Tensor, *
     Returns:
         ``[B, 1, S, S]`` fp32 logits.
     """
-    depth = minmax_per_image(depth.float())
+    depth = minmax_normalize(depth.float(), "per_sample")
 
     def forward(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         with autocast(x.device, amp_dtype):

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pdfnet.utils.normalize import denormalize_image, minmax_normalize
+
 
 def _plain(v: Any) -> Any:
     if isinstance(v, torch.Tensor):
@@ -114,8 +116,6 @@ def image_grid(image: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor, depth:
     Returns:
         ``[3, rows*size, cols*size]`` float in [0, 1].
     """
-    mean = torch.tensor([0.485, 0.456, 0.406], device=image.device).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=image.device).view(1, 3, 1, 1)
     n = min(max_items, image.shape[0])
 
     def rs(x: torch.Tensor) -> torch.Tensor:
@@ -123,13 +123,8 @@ def image_grid(image: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor, depth:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
-    def mm(x: torch.Tensor) -> torch.Tensor:
-        lo = x.amin(dim=(1, 2, 3), keepdim=True)
-        hi = x.amax(dim=(1, 2, 3), keepdim=True)
-        return (x - lo) / (hi - lo).clamp_min(1e-8)
-
-    cols = [rs(image * std + mean), rs(pred), rs(gt)]
+    cols = [denormalize_image(rs(image)), rs(pred), rs(gt)]
     if depth is not None:
-        cols.append(mm(rs(depth)))
+        cols.append(minmax_normalize(rs(depth), "per_sample"))
     rows = torch.cat(cols, dim=3)  # [n, 3, size, cols*size]
     return torch.cat(list(rows.clamp(0, 1).cpu()), dim=1)

@@ -9,9 +9,9 @@
 
 from pdfnet.inference.predictor import Prediction, Predictor
 from pdfnet.inference.run import PredictReport, predict_files
-from pdfnet.inference.tta import TTA_SCALES, minmax_per_image, scaled_side, tta_logits
+from pdfnet.inference.tta import TTA_SCALES, scaled_side, tta_logits
 
 __all__ = [
-    "Prediction", "PredictReport", "Predictor", "TTA_SCALES", "minmax_per_image", "predict_files",
+    "Prediction", "PredictReport", "Predictor", "TTA_SCALES", "predict_files",
     "scaled_side", "tta_logits",
 ]

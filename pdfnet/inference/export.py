@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from pdfnet.errors import UserError
-from pdfnet.inference.tta import minmax_per_image
+from pdfnet.utils.normalize import minmax_normalize
 
 #: ONNX tolerance for ``check``: |onnxruntime − PyTorch| on the logits, fp32 CPU. Measured on random
 #: tiny models: ≤ 4e-6 (logits |max| ~ 1); the release network's longer chains are allowed 1e-3.
@@ -70,7 +70,7 @@ def example_inputs(size: int, batch: int, seed: int = 0) -> tuple[torch.Tensor, 
     image = torch.randn(batch, 3, size, size, generator=g)
     coarse = torch.rand(batch, 1, 8, 8, generator=g)
     depth = nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
-    return image, minmax_per_image(depth)
+    return image, minmax_normalize(depth, "per_sample")
 
 
 def export_onnx(

@@ -32,9 +32,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pdfnet.depth.transforms import to_uint8
 from pdfnet.errors import UserError
 from pdfnet.inference.foreground import DEFAULT_FOREGROUND, Background, composite, estimate_foreground
-from pdfnet.inference.preprocess import depth_to_uint8, prob_to_uint8
+from pdfnet.inference.preprocess import prob_to_uint8
 from pdfnet.utils.io import IMAGE_EXTS, VIDEO_EXTS, list_images, write_image
 
 OUTPUT_KINDS: tuple[str, ...] = ("mask", "alpha", "cutout", "depth", "composite")
@@ -172,7 +173,7 @@ def render_outputs(
         elif kind == "depth":
             if depth is None:
                 raise UserError(f"{name}: no depth map available to save")
-            out[kind] = depth_to_uint8(_resize_float(depth, rgb.shape[:2]))
+            out[kind] = to_uint8(_resize_float(depth, rgb.shape[:2]))
         else:
             raise UserError(f"unknown output kind {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
     return out

@@ -10,7 +10,8 @@
 Pipeline per image (docs/architecture.md, "Inference and evaluation"): RGB (grayscale replicated, alpha
 dropped) → pseudo-depth from Depth Anything V2 at the original resolution (or a depth map the caller gives)
 → image and depth resized to the model's square side S ignoring aspect (bilinear, ``align_corners=True``) →
-depth min–max normalised **per image** (so batching never changes a result) → PDFNet logits P0 (optionally
+depth min–max normalised **per image** (so batching never changes a result; a constant map, which holds
+no depth information, becomes all zeros: :mod:`pdfnet.utils.normalize`) → PDFNet logits P0 (optionally
 the 6-pass TTA of :mod:`pdfnet.inference.tta`) → sigmoid → resized back to ``H × W``.
 """
 
@@ -290,11 +291,6 @@ class Predictor:
     def _predict_chunk(self, rgbs: list[np.ndarray], depths: list[np.ndarray], tta: bool) -> list[Prediction]:
         img = torch.cat([image_to_tensor(r, self.size, self.device) for r in rgbs])
         dep = torch.cat([depth_to_tensor(d, self.size, self.device) for d in depths])
-        flat = dep.flatten(1)
-        for i in torch.nonzero(flat.amax(1) <= flat.amin(1)).flatten().tolist():
-            # The model min–max normalises depth (no epsilon, like the release): a constant map gives NaN.
-            raise UserError(f"depth map {i} of this batch is constant after resizing to {self.size}² "
-                            "(no depth information); PDFNet cannot use it")
         prob = torch.sigmoid(self.logits(img, dep, tta=tta))
         return [Prediction(prob=prob_to_size(prob[i], r.shape[:2]), depth=d)
                 for i, (r, d) in enumerate(zip(rgbs, depths))]

@@ -18,11 +18,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pdfnet.errors import UserError
-from pdfnet.inference.tta import minmax_per_image
 from pdfnet.utils.io import ImageReadError, read_gray_float, read_rgb
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+from pdfnet.utils.normalize import minmax_normalize, normalize_image
 
 #: Smallest accepted image side, in pixels. Smaller inputs carry no usable structure (and DAv2's
 #: patching of a 1-px image is meaningless), so they are refused with a clear error.
@@ -137,21 +134,20 @@ def image_to_tensor(rgb: np.ndarray, size: int, device: torch.device | str = "cp
     x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
     if tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalize_image(x)
 
 
 def depth_to_tensor(depth: np.ndarray, size: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Depth float ``[H, W]`` → float32 ``[1, 1, size, size]`` min–max normalised to exactly [0, 1].
 
-    The min–max runs **after** the resize, per image (:func:`~pdfnet.inference.tta.minmax_per_image`),
-    so the model's own whole-batch min–max is a no-op and batched results equal single-image ones.
+    The min–max runs **after** the resize, per image (:func:`~pdfnet.utils.normalize.minmax_normalize`,
+    ``per_sample``), so the model's own whole-batch min–max is a no-op and batched results equal
+    single-image ones. A constant map gives all zeros (no depth information), as everywhere.
     """
     d = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)).to(device)[None, None]
     if tuple(d.shape[-2:]) != (size, size):
         d = F.interpolate(d, size=(size, size), mode="bilinear", align_corners=True)
-    return minmax_per_image(d)
+    return minmax_normalize(d, "per_sample")
 
 
 def prob_to_size(prob: torch.Tensor, hw: tuple[int, int]) -> np.ndarray:
@@ -173,15 +169,6 @@ def prob_to_uint8(prob: np.ndarray) -> np.ndarray:
     return (np.clip(prob, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def depth_to_uint8(depth: np.ndarray) -> np.ndarray:
-    """Per-image min–max of a float depth map to uint8 (near = bright, as DAv2 disparity)."""
-    d = depth.astype(np.float32)
-    lo, hi = float(d.min()), float(d.max())
-    if hi <= lo:
-        return np.zeros(d.shape, dtype=np.uint8)
-    return ((d - lo) / (hi - lo) * 255.0 + 0.5).astype(np.uint8)
-
-
 def source_name(img: Any, index: int) -> str:
     """A display name for input ``index``: the path for paths, else ``image[index]``."""
     if isinstance(img, (str, os.PathLike)):
@@ -190,7 +177,7 @@ def source_name(img: Any, index: int) -> str:
 
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "MIN_SIDE", "ImageReadError", "check_min_side", "depth_to_tensor",
-    "depth_to_uint8", "image_to_tensor", "prob_to_size", "prob_to_uint8", "source_name", "to_depth_float",
+    "MIN_SIDE", "ImageReadError", "check_min_side", "depth_to_tensor",
+    "image_to_tensor", "prob_to_size", "prob_to_uint8", "source_name", "to_depth_float",
     "to_rgb_uint8",
 ]

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from pdfnet.utils.normalize import minmax_normalize
+
 #: The release's TTA scales (ttach ``Scale([0.75, 1, 1.25])``).
 TTA_SCALES: tuple[float, ...] = (0.75, 1.0, 1.25)
 
@@ -37,27 +39,6 @@ def scaled_side(side: int, scale: float, size_step: int) -> int:
     if side <= 0 or size_step <= 0 or scale <= 0:
         raise ValueError(f"side, scale and size_step must be positive (got {side}, {scale}, {size_step})")
     return max(size_step, int(side * scale / size_step + 0.5) * size_step)  # round half up
-
-
-def minmax_per_image(x: torch.Tensor, rel_eps: float = 1e-5) -> torch.Tensor:
-    """Min–max normalise each sample of ``x`` ``[B, C, H, W]`` to [0, 1] (over C, H, W).
-
-    After this every non-constant sample spans exactly [0, 1] (``(max-min)/(max-min)`` is exactly 1
-    in IEEE arithmetic), so a model that min–max normalises over the **whole batch** (the release
-    does) leaves it bit-identical, and batch items no longer influence each other.
-
-    A sample whose range is at most ``rel_eps · max(|min|, |max|)`` is treated as constant (resizing a
-    constant map leaves float round-off that a min–max would blow up to [0, 1]) and becomes all zeros.
-    """
-    if x.dim() != 4:
-        raise ValueError(f"expected [B, C, H, W], got shape {tuple(x.shape)}")
-    flat = x.flatten(1)
-    lo = flat.min(dim=1).values.view(-1, 1, 1, 1)
-    hi = flat.max(dim=1).values.view(-1, 1, 1, 1)
-    rng = hi - lo
-    ok = rng > rel_eps * torch.maximum(lo.abs(), hi.abs())
-    out = (x - lo) / torch.where(ok, rng, torch.ones_like(rng))
-    return torch.where(ok, out, torch.zeros_like(out))
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -90,7 +71,8 @@ def tta_logits(
         scales: scale factors; the scaled sides are rounded to multiples of ``size_step``.
         hflip: also run every scale on the horizontally flipped input.
         size_step: the network's side granularity (scaled sides are multiples of it).
-        renormalize_depth: min–max each transformed depth map per image (:func:`minmax_per_image`).
+        renormalize_depth: min–max each transformed depth map per image
+            (:func:`~pdfnet.utils.normalize.minmax_normalize`, ``per_sample``; a constant map → zeros).
             For a batch of one this equals what the release's model does inside (it min–max
             normalises the depth tensor it receives); for larger batches it keeps items independent
             of each other. ``False`` passes the resized depth through untouched.
@@ -118,7 +100,7 @@ def tta_logits(
             img_s = _resize(img_f, size)
             dep_s = _resize(dep_f, size)
             if renormalize_depth:
-                dep_s = minmax_per_image(dep_s)
+                dep_s = minmax_normalize(dep_s, "per_sample")
             y = forward(img_s, dep_s).float()
             y = _resize(y, (h, w))
             if flip:

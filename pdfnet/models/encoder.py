@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import InputSizeError
+from ..utils.normalize import minmax_normalize
 from .layers import CRS, resize, resize_like, tile, untile
 
 __all__ = ["EncoderFeatures", "FeatureProjector", "ThreeStreamEncoder", "normalize_depth"]
@@ -52,14 +53,10 @@ def normalize_depth(depth: torch.Tensor) -> torch.Tensor:
         depth: [B, 1, S, S] (or [B, 3, S, S]) pseudo-depth.
 
     Returns:
-        [B, 3, S, S] in [0, 1] (all zeros for a constant map).
+        [B, 3, S, S] in [0, 1]; all zeros for a constant map (the package-wide rule of
+        :func:`pdfnet.utils.normalize.minmax_normalize`; the release gives NaN there).
     """
-    # full reductions via min()/max(): amin()/amax() without dims do not export to ONNX (onnxscript's
-    # aten_amin/aten_amax require dims); the values are identical.
-    lo, hi = depth.min(), depth.max()
-    # the release divides by (hi − lo) unguarded (a constant depth map gives NaN); the clamp only
-    # changes that degenerate case, which now maps to all zeros
-    d = (depth - lo) / (hi - lo).clamp_min(1e-12)
+    d = minmax_normalize(depth, "batch")
     if d.shape[1] == 1:
         d = d.expand(-1, 3, -1, -1)
     return d
