@@ -14,12 +14,12 @@ from pdfnet.losses import (
     PDFNetLoss,
     edge_weight,
     gaussian_window,
-    minmax_normalize,
     object_mean_depth,
     pdfnet_loss,
     ssim_terms,
     structure_terms,
 )
+from pdfnet.utils.normalize import minmax_normalize
 
 S = 64
 

@@ -14,7 +14,16 @@ import torch
 from helpers import official_expected, official_fixture
 
 from pdfnet.config.schema import LossConfig
-from pdfnet.losses import IntegrityPriorLoss, PDFNetLoss, SiLogLoss, SSIMLoss, StructureLoss, pdfnet_loss
+from pdfnet.losses import (
+    IntegrityPriorLoss,
+    PDFNetLoss,
+    SiLogLoss,
+    SSIMLoss,
+    StructureLoss,
+    pdfnet_loss,
+    resize_logits,
+)
+from pdfnet.utils.normalize import minmax_normalize
 
 RTOL = ATOL = 1e-5
 SCALAR_TERMS = ("target", "seg_total", "inte_total", "depth_total", "total")
@@ -87,16 +96,20 @@ def test_parity_s256_single_modules():
     z, out, gt, depth_gt = _load_case(256)
     mask = [out.logits, *out.side_logits]
     st, ss, it, sl = StructureLoss(), SSIMLoss(), IntegrityPriorLoss(), SiLogLoss()
-    for i, p in enumerate(mask):
-        s_total, s_terms = st(p, gt)
-        np.testing.assert_allclose(s_total.numpy(), z["loss_struct"][i], rtol=RTOL, atol=ATOL)
-        np.testing.assert_allclose(s_terms["wbce"].numpy(), z["loss_wbce"][i], rtol=RTOL, atol=ATOL)
-        np.testing.assert_allclose(ss(p, gt)[0].numpy(), z["loss_ssim"][i], rtol=RTOL, atol=ATOL)
-        i_total, i_terms = it(p, gt, depth_gt)
-        np.testing.assert_allclose(i_total.numpy(), z["loss_inte"][i], rtol=RTOL, atol=ATOL)
-        np.testing.assert_allclose(i_terms["lv"].numpy(), z["loss_lv"][i], rtol=RTOL, atol=ATOL)
+    size = tuple(gt.shape[-2:])
+    depth = minmax_normalize(depth_gt)
+    for i, p in enumerate(mask):  # one output at a time (no leading stack axis)
+        p = resize_logits(p, size)
+        wbce, wiou = st(p, gt)
+        np.testing.assert_allclose((wbce + wiou).numpy(), z["loss_struct"][i], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(wbce.numpy(), z["loss_wbce"][i], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(ss(p.sigmoid(), gt).numpy(), z["loss_ssim"][i], rtol=RTOL, atol=ATOL)
+        lv, lg = it(p.sigmoid(), gt, depth)
+        np.testing.assert_allclose((lv + lg).numpy(), z["loss_inte"][i], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(lv.numpy(), z["loss_lv"][i], rtol=RTOL, atol=ATOL)
     for j, q in enumerate(out.depth_logits):
-        np.testing.assert_allclose(sl(q, depth_gt)[0].numpy(), z["loss_silog"][j], rtol=RTOL, atol=ATOL)
+        silog = sl(resize_logits(q, size).sigmoid(), depth)
+        np.testing.assert_allclose(silog.numpy(), z["loss_silog"][j], rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.slow

@@ -6,15 +6,15 @@ Stable entry points::
     from pdfnet.losses import pdfnet_loss, PDFNetLoss
     total, terms = pdfnet_loss(out, gt, depth_target)  # depth_target raw; normalised inside
 
-Every loss returns ``(total, {name: detached 0-d tensor})`` and computes in fp32.
+``PDFNetLoss`` returns ``(total, {name: detached 0-d tensor})`` and computes in fp32. Its parts
+(:class:`StructureLoss`, :class:`SSIMLoss`, :class:`IntegrityPriorLoss`, :class:`SiLogLoss`) are modules
+whose ``forward`` is exactly what training runs: all mask (or depth) outputs at once, stacked as
+``[N, B, 1, S, S]`` at the GT size, one loss value per output.
 """
 
-from pdfnet.losses.common import minmax_normalize, resize_logits
+from pdfnet.losses.common import resize_logits
 from pdfnet.losses.composite import PDFNetLoss, pdfnet_loss
 from pdfnet.losses.integrity import (
-    OFFICIAL_SOBEL_KEYS,
-    SOBEL_X,
-    SOBEL_Y,
     IntegrityPriorLoss,
     integrity_terms,
     object_mean_depth,
@@ -25,9 +25,6 @@ from pdfnet.losses.ssim import SSIMLoss, gaussian_window, ssim_terms
 from pdfnet.losses.structure import StructureLoss, edge_weight, structure_terms
 
 __all__ = [
-    "OFFICIAL_SOBEL_KEYS",
-    "SOBEL_X",
-    "SOBEL_Y",
     "IntegrityPriorLoss",
     "PDFNetLoss",
     "SSIMLoss",
@@ -36,7 +33,6 @@ __all__ = [
     "edge_weight",
     "gaussian_window",
     "integrity_terms",
-    "minmax_normalize",
     "object_mean_depth",
     "pdfnet_loss",
     "resize_logits",

@@ -1,4 +1,6 @@
-"""Helpers shared by the PDFNet losses: fp32 promotion, resizing, depth-target normalisation.
+"""Helpers shared by the PDFNet losses: fp32 promotion and resizing.
+
+The depth-target min–max is :func:`pdfnet.utils.normalize.minmax_normalize` (a constant map → zeros).
 
 Shape conventions used throughout :mod:`pdfnet.losses`:
 
@@ -11,12 +13,8 @@ Shape conventions used throughout :mod:`pdfnet.losses`:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-
-NormMode = Literal["batch", "per_sample"]
 
 
 def as_target(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -49,27 +47,6 @@ def stack_resized(
 ) -> torch.Tensor:
     """Resize every ``[B, 1, h_i, w_i]`` logit map to ``size`` and stack them: ``[N, B, 1, *size]``."""
     return torch.stack([resize_logits(x, size) for x in logits], dim=0)
-
-
-def minmax_normalize(depth: torch.Tensor, mode: NormMode = "batch") -> torch.Tensor:
-    """Min–max normalise a raw depth target ``[B, 1, H, W]`` to [0, 1] (fp32).
-
-    ``mode='batch'`` is the release: one min and one max over the **whole batch tensor**, so the
-    samples of a batch are coupled when B > 1 (docs/differences.md, "Training"). ``mode='per_sample'``
-    uses each sample's own min and max. A constant map (max == min), which gives 0/0 = NaN in the
-    release, maps to all zeros here instead.
-    """
-    depth = depth.float()
-    if mode == "batch":
-        lo, hi = depth.amin(), depth.amax()
-    elif mode == "per_sample":
-        lo = depth.amin(dim=(1, 2, 3), keepdim=True)
-        hi = depth.amax(dim=(1, 2, 3), keepdim=True)
-    else:
-        raise ValueError(f"depth_target_norm must be 'batch' or 'per_sample', got {mode!r}")
-    rng = hi - lo
-    rng = torch.where(rng > 0, rng, torch.ones_like(rng))
-    return (depth - lo) / rng
 
 
 def mean_last(x: torch.Tensor, ndim: int) -> torch.Tensor:

@@ -34,12 +34,13 @@ import torch
 import torch.nn as nn
 
 from pdfnet.config.schema import LossConfig
-from pdfnet.losses.common import as_target, minmax_normalize, stack_resized
+from pdfnet.losses.common import as_target, stack_resized
 from pdfnet.losses.integrity import IntegrityPriorLoss
 from pdfnet.losses.silog import EPS as SILOG_EPS
 from pdfnet.losses.silog import SiLogLoss
 from pdfnet.losses.ssim import SSIMLoss
 from pdfnet.losses.structure import StructureLoss
+from pdfnet.utils.normalize import minmax_normalize
 
 
 def _branch_weights(n: int, side_weight: float, device: torch.device) -> torch.Tensor:
@@ -78,8 +79,8 @@ class PDFNetLoss(nn.Module):
         self.config = cfg
         self.structure = StructureLoss(iou_smooth=cfg.iou_smooth)
         self.ssim = SSIMLoss()
-        self.integrity = IntegrityPriorLoss(mean=cfg.integrity_mean, depth_norm=cfg.depth_target_norm)
-        self.silog = SiLogLoss(depth_norm=cfg.depth_target_norm)
+        self.integrity = IntegrityPriorLoss(mean=cfg.integrity_mean)
+        self.silog = SiLogLoss()
 
     def forward(
         self, out: Any, gt: torch.Tensor, depth_target: torch.Tensor | None
@@ -115,9 +116,9 @@ class PDFNetLoss(nn.Module):
             prob = torch.sigmoid(stacked)
             w = _branch_weights(len(mask_logits), cfg.side_weight, device)
 
-            wbce, wiou = self.structure.terms(stacked, gt)
+            wbce, wiou = self.structure(stacked, gt)
             struct = wbce + wiou
-            ssim = self.ssim.terms(prob, gt, self.ssim.target_stats(gt))
+            ssim = self.ssim(prob, gt, self.ssim.target_stats(gt))
             seg = struct + cfg.ssim_weight * ssim
             seg_total = (w * seg).sum()
             self._put(terms, struct=struct, wbce=wbce, wiou=wiou, ssim=ssim)
@@ -129,13 +130,13 @@ class PDFNetLoss(nn.Module):
                     raise ValueError(
                         f"depth_target shape {tuple(depth.shape)} must match gt shape {tuple(gt.shape)}"
                     )
-                lv, lg = self.integrity.terms(prob, gt, depth, self.integrity.target_stats(gt, depth))
+                lv, lg = self.integrity(prob, gt, depth, self.integrity.target_stats(gt, depth))
                 inte = lv + lg
                 inte_total = (w * inte).sum()
                 self._put(terms, inte=inte, lv=lv, lg=lg)
                 if depth_logits is not None and len(depth_logits) > 0:
                     q = torch.sigmoid(stack_resized(list(depth_logits), size))
-                    silog = self.silog.terms(q, depth, torch.log(depth + SILOG_EPS))
+                    silog = self.silog(q, depth, torch.log(depth + SILOG_EPS))
                     depth_total = (_branch_weights(len(depth_logits), cfg.side_weight, device) * silog).sum()
                     self._put(terms, silog=silog)
 

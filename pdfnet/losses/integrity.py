@@ -28,20 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pdfnet.losses.common import as_target, mean_last, minmax_normalize, resize_logits
-
-SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
-SOBEL_Y = ((-1.0, -2.0, -1.0), (0.0, 0.0, 0.0), (1.0, 2.0, 1.0))
-OFFICIAL_SOBEL_KEYS = ("IntegrityPriorLoss.sobel_x.weight", "IntegrityPriorLoss.sobel_y.weight")
-"""Keys of the frozen Sobel kernels in the official state_dict / ``PDFNet_Best.pth``. They hold
-exactly ``SOBEL_X`` / ``SOBEL_Y`` (shape [1,1,3,3]); a model loader can drop them."""
+from pdfnet.losses.common import mean_last
+from pdfnet.utils.sobel import sobel_kernels
 
 MeanMode = Literal["batch", "per_sample"]
-
-
-def sobel_kernels() -> torch.Tensor:
-    """``[2, 1, 3, 3]`` fp32: the x and y Sobel kernels stacked as two output channels."""
-    return torch.tensor([SOBEL_X, SOBEL_Y], dtype=torch.float32).unsqueeze(1)
 
 
 def sobel_magnitude(depth: torch.Tensor, kernels: torch.Tensor | None = None) -> torch.Tensor:
@@ -126,24 +116,19 @@ def integrity_terms(
 
 
 class IntegrityPriorLoss(nn.Module):
-    """Depth integrity-prior loss for one mask output.
+    """Depth integrity-prior loss ``(l_v, l_g)`` — the module :class:`~pdfnet.losses.PDFNetLoss` runs.
 
     Args:
         mean: ``'batch'`` (release) or ``'per_sample'`` object mean depth μ.
-        depth_norm: ``'batch'`` (release) or ``'per_sample'`` min–max of the raw depth target
-            (used by :meth:`forward` only; :meth:`terms` takes an already normalised target).
     """
 
     sobel: torch.Tensor
 
-    def __init__(self, mean: MeanMode = "batch", depth_norm: MeanMode = "batch") -> None:
+    def __init__(self, mean: MeanMode = "batch") -> None:
         super().__init__()
         if mean not in ("batch", "per_sample"):
             raise ValueError(f"integrity_mean must be 'batch' or 'per_sample', got {mean!r}")
-        if depth_norm not in ("batch", "per_sample"):
-            raise ValueError(f"depth_target_norm must be 'batch' or 'per_sample', got {depth_norm!r}")
         self.mean = mean
-        self.depth_norm = depth_norm
         # Frozen constants; non-persistent so they never enter a state_dict.
         self.register_buffer("sobel", sobel_kernels(), persistent=False)
 
@@ -151,32 +136,20 @@ class IntegrityPriorLoss(nn.Module):
         """``(depth_grad [B,1,H,W], mu)`` for a normalised depth target; computed once per call."""
         return sobel_magnitude(depth, self.sobel), object_mean_depth(depth, gt, self.mean)
 
-    def terms(
+    def forward(
         self,
         prob: torch.Tensor,
         gt: torch.Tensor,
         depth: torch.Tensor,
         target_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(l_v, l_g)`` of shape ``[*]`` for ``prob`` ``[*, B, 1, H, W]`` and a normalised depth."""
-        grad, mu = self.target_stats(gt, depth) if target_stats is None else target_stats
-        return integrity_terms(prob, gt, depth, depth_grad=grad, mu=mu)
-
-    def forward(
-        self, logits: torch.Tensor, gt: torch.Tensor, depth_target: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Integrity-prior loss of one output.
+        """``(l_v, l_g)``, each ``[*]``.
 
         Args:
-            logits: ``[B, 1, h, w]`` logits; resized to the GT size (bilinear, align_corners=False).
+            prob: ``[*, B, 1, H, W]`` probabilities σ(P) at the GT size (any number of stacked outputs).
             gt: ``[B, 1, H, W]`` GT mask.
-            depth_target: ``[B, 1, H, W]`` RAW depth target; min–max normalised here.
-
-        Returns:
-            ``(l_v + l_g, {"lv", "lg"})``: 0-d fp32; dict values detached.
+            depth: ``[B, 1, H, W]`` depth target, already min–max normalised.
+            target_stats: :meth:`target_stats` of ``(gt, depth)`` when the caller has it.
         """
-        gt = as_target(gt, "gt")
-        depth = minmax_normalize(as_target(depth_target, "depth_target"), self.depth_norm)
-        prob = torch.sigmoid(resize_logits(logits, tuple(gt.shape[-2:])))
-        lv, lg = self.terms(prob, gt, depth)
-        return lv + lg, {"lv": lv.detach(), "lg": lg.detach()}
+        grad, mu = self.target_stats(gt, depth) if target_stats is None else target_stats
+        return integrity_terms(prob, gt, depth, depth_grad=grad, mu=mu)

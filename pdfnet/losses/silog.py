@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from pdfnet.losses.common import NormMode, as_target, mean_last, minmax_normalize, resize_logits
+from pdfnet.losses.common import mean_last
 
 EPS = 1e-6
 
@@ -36,34 +36,11 @@ def silog_terms(
 
 
 class SiLogLoss(nn.Module):
-    """SiLog loss of one depth-decoder output against the depth target.
-
-    Args:
-        depth_norm: ``'batch'`` (release) or ``'per_sample'`` min–max of the raw depth target.
-    """
-
-    def __init__(self, depth_norm: NormMode = "batch") -> None:
-        super().__init__()
-        self.depth_norm = depth_norm
-
-    def terms(
-        self, prob: torch.Tensor, depth: torch.Tensor, log_depth: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """``[*]`` SiLog for ``prob`` ``[*, B, 1, H, W]`` and a normalised target ``[B, 1, H, W]``."""
-        return silog_terms(prob, depth, log_depth)
+    """SiLog of the depth-decoder outputs — the module :class:`~pdfnet.losses.PDFNetLoss` runs."""
 
     def forward(
-        self, logits: torch.Tensor, depth_target: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """SiLog of σ(logits) against the RAW depth target (min–max normalised here).
-
-        Args:
-            logits: ``[B, 1, h, w]`` depth logits; resized to the target size.
-            depth_target: ``[B, 1, H, W]`` raw depth target.
-
-        Returns:
-            ``(loss, {"silog": loss.detach()})`` with a 0-d fp32 loss.
-        """
-        depth = minmax_normalize(as_target(depth_target, "depth_target"), self.depth_norm)
-        loss = self.terms(torch.sigmoid(resize_logits(logits, tuple(depth.shape[-2:]))), depth)
-        return loss, {"silog": loss.detach()}
+        self, prob: torch.Tensor, depth: torch.Tensor, log_depth: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``[*]`` SiLog for ``prob`` = σ(Q) ``[*, B, 1, H, W]`` at the target size and a normalised
+        target ``depth`` ``[B, 1, H, W]`` (``log_depth`` = ``log(depth + 1e-6)`` when precomputed)."""
+        return silog_terms(prob, depth, log_depth)

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pdfnet.losses.common import as_target, mean_last, resize_logits
+from pdfnet.losses.common import mean_last
 
 C1 = 0.01**2
 C2 = 0.03**2
@@ -96,7 +96,7 @@ def ssim_terms(
 
 
 class SSIMLoss(nn.Module):
-    """SSIM loss for one mask output.
+    """SSIM loss — the module :class:`~pdfnet.losses.PDFNetLoss` runs.
 
     Args:
         window_size: Gaussian window side (11).
@@ -113,25 +113,12 @@ class SSIMLoss(nn.Module):
         """``(mu_y, var_y)`` of the GT, each ``[B, 1, H, W]``."""
         return ssim_target_stats(gt, self.window)
 
-    def terms(
+    def forward(
         self,
         prob: torch.Tensor,
         gt: torch.Tensor,
         target_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """``[*]`` SSIM losses for ``prob`` ``[*, B, 1, H, W]`` at the GT size."""
+        """``[*]`` SSIM losses for ``prob`` = σ(P) ``[*, B, 1, H, W]`` at the GT size and ``gt``
+        ``[B, 1, H, W]`` (``target_stats`` = :meth:`target_stats` of ``gt`` when precomputed)."""
         return ssim_terms(prob, gt, self.window, target_stats)
-
-    def forward(self, logits: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """SSIM loss of σ(logits) against ``gt``.
-
-        Args:
-            logits: ``[B, 1, h, w]`` logits; resized to the GT size (bilinear, align_corners=False).
-            gt: ``[B, 1, H, W]`` GT mask.
-
-        Returns:
-            ``(loss, {"ssim": loss.detach()})`` with a 0-d fp32 loss.
-        """
-        gt = as_target(gt, "gt")
-        loss = self.terms(torch.sigmoid(resize_logits(logits, tuple(gt.shape[-2:]))), gt)
-        return loss, {"ssim": loss.detach()}

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pdfnet.losses.common import as_target, mean_last, resize_logits, sum_last
+from pdfnet.losses.common import mean_last, sum_last
 
 
 def edge_weight(gt: torch.Tensor, kernel: int = 31, strength: float = 5.0) -> torch.Tensor:
@@ -67,7 +67,7 @@ def structure_terms(
 
 
 class StructureLoss(nn.Module):
-    """Edge-weighted BCE + weighted IoU for one mask output.
+    """Edge-weighted BCE + weighted IoU — the module :class:`~pdfnet.losses.PDFNetLoss` runs.
 
     Args:
         iou_smooth: IoU smoothing ε (+1 in the March-2025 release, 1e-6 in Oct-2025).
@@ -85,24 +85,11 @@ class StructureLoss(nn.Module):
         """``[B, 1, H, W]`` edge weight map of ``gt``."""
         return edge_weight(gt, self.kernel, self.strength)
 
-    def terms(
+    def forward(
         self, logits: torch.Tensor, gt: torch.Tensor, weight: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(wbce, wiou)`` of shape ``[*]`` for ``logits`` ``[*, B, 1, H, W]`` at the GT size."""
+        """``(wbce, wiou)``, each ``[*]``, for ``logits`` ``[*, B, 1, H, W]`` at the GT size and ``gt``
+        ``[B, 1, H, W]`` (``weight`` = :meth:`weight` of ``gt`` when precomputed)."""
         if weight is None:
             weight = self.weight(gt)
         return structure_terms(logits, gt, weight, iou_smooth=self.iou_smooth)
-
-    def forward(self, logits: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Structure loss of one output.
-
-        Args:
-            logits: ``[B, 1, h, w]`` logits; resized to the GT size (bilinear, align_corners=False).
-            gt: ``[B, 1, H, W]`` GT mask.
-
-        Returns:
-            ``(wbce + wiou, {"wbce", "wiou"})``: 0-d fp32; dict values detached.
-        """
-        gt = as_target(gt, "gt")
-        wbce, wiou = self.terms(resize_logits(logits, tuple(gt.shape[-2:])), gt)
-        return wbce + wiou, {"wbce": wbce.detach(), "wiou": wiou.detach()}

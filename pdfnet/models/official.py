@@ -22,14 +22,13 @@ from torch import nn
 
 from ..config.schema import ModelConfig
 from ..errors import CheckpointError
+from ..utils.sobel import sobel_kernels
 from .backbone_weights import read_state_dict
 from .factory import build_model
 from .pdfnet import PDFNet
 from .swin import relative_position_index
 
 __all__ = [
-    "SOBEL_X",
-    "SOBEL_Y",
     "convert_official_state_dict",
     "from_official_state_dict",
     "load_official_checkpoint",
@@ -37,9 +36,9 @@ __all__ = [
 ]
 
 
-SOBEL_X = torch.tensor([[[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]]])
-SOBEL_Y = torch.tensor([[[[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]]])
-_SOBEL_KEYS = {"IntegrityPriorLoss.sobel_x.weight": SOBEL_X, "IntegrityPriorLoss.sobel_y.weight": SOBEL_Y}
+#: The release keeps its loss's frozen Sobel kernels ([1, 1, 3, 3] each) in the model's state dict.
+_SOBEL_KEYS = {"IntegrityPriorLoss.sobel_x.weight": sobel_kernels()[0:1],
+               "IntegrityPriorLoss.sobel_y.weight": sobel_kernels()[1:2]}
 
 _CRS = r"\.(?P<i>[01])\.(?P<p>weight|bias)$"  # official make_crs = Sequential(conv, RMSNorm, SiLU)
 

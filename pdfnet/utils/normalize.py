@@ -59,8 +59,9 @@ def minmax_normalize(x: torch.Tensor, mode: NormMode = "batch") -> torch.Tensor:
     Args:
         x: ``[B, C, H, W]`` (any shape with a leading batch axis for ``per_sample``).
         mode: ``batch`` — one min and one max over the **whole tensor** (the release's model and loss
-            couple the samples of a batch this way); ``per_sample`` — each ``x[b]`` on its own, so a
-            non-constant sample spans exactly [0, 1] and a later ``batch`` min–max leaves it bit-identical.
+            couple the samples of a batch this way; docs/differences.md); ``per_sample`` — each ``x[b]``
+            on its own, so a non-constant sample spans exactly [0, 1] and a later ``batch`` min–max
+            leaves it bit-identical.
 
     Returns:
         ``(x − min) / (max − min)``, or zeros where the range is ≤ :data:`CONSTANT_RTOL` · max(|min|, |max|).
