@@ -10,6 +10,13 @@ from helpers import tiny_model_config
 
 from pdfnet.config.schema import ModelConfig
 from pdfnet.models import PDFNet, PDFNetOutput, build_model
+from pdfnet.models.fse import (
+    BinaryPatchWeight,
+    LinearPatchWeight,
+    SoftBoundary,
+    ThresholdBoundary,
+    boundary_residual,
+)
 from pdfnet.models.layers import tile, untile
 
 S = 256  # the demo size: shapes and the train step are checked here
@@ -215,3 +222,31 @@ def test_swin_block_matches_plain_padded_reference(hw, shift):
         ours = blk(x, hw, mask)
         ref = _reference_swin_block(blk, x, hw, mask)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_release_behaviours_are_parts_chosen_by_the_factory():
+    """The config's release names map onto behaviour-named parts; forward has no release branches."""
+    pred = torch.randn(2, 1, 16, 16) * 3
+    sig, r, k = boundary_residual(pred)
+    b, m = SoftBoundary()(pred)
+    torch.testing.assert_close(b, 2 * r)
+    torch.testing.assert_close(m, torch.relu(sig - 10 * r))
+    b, m = ThresholdBoundary()(pred)  # k = 2 (even): a hard threshold
+    assert k == 2 and torch.equal(b, (r > 0.1).float()) and torch.equal(m, torch.relu(sig - b))
+    pred24 = torch.randn(1, 1, 24, 24)
+    torch.testing.assert_close(ThresholdBoundary()(pred24)[0], boundary_residual(pred24)[1])  # k = 3: r
+    score = torch.tensor([0.0, 0.2, 1e-4])
+    torch.testing.assert_close(LinearPatchWeight()(score), torch.tensor([1.0, 2.0, 1.0005]))
+    torch.testing.assert_close(BinaryPatchWeight()(score), torch.tensor([1.0, 2.0, 2.0]))
+
+    march, octo = build_model(tiny_cfg()), build_model(tiny_cfg(
+        bis_variant="oct2025", patch_weight_variant="oct2025", coa_norm_variant="oct2025",
+        depth_decoder_variant="oct2025"))
+    for model, boundary, weight, drop_first, fusion, stem in (
+            (march, SoftBoundary, LinearPatchWeight, True, "sum", 3),
+            (octo, ThresholdBoundary, BinaryPatchWeight, False, "concat", 6)):
+        fse = model.decoder.fse[0]
+        assert isinstance(fse.boundary, boundary) and isinstance(fse.patch_weight, weight)
+        assert fse.coa_pi.dropout_before_norm is drop_first
+        assert model.depth_decoder.level_fusion == fusion and model.depth_decoder.stem.in_channels == stem
+    assert march.state_dict().keys() == octo.state_dict().keys()  # parts hold no parameters

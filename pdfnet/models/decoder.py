@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .encoder import EncoderFeatures
-from .fse import FSE, Variant
+from .fse import FSE
 from .layers import CRS, resize_like
 
 __all__ = ["DecoderOutput", "MaskDecoder"]
@@ -36,7 +36,8 @@ class MaskDecoder(nn.Module):
         pool_ratios: FSE key/value pool factor per step, deep → shallow ((1, 1, 2, 2)).
         patch_ratio: patch grid (8).
         dropout: CoA dropout.
-        bis_variant, patch_weight_variant, coa_norm_variant: FSE variants.
+        boundary, patch_weight, dropout_before_norm: the FSE behaviour parts (see :mod:`.fse`); one
+            boundary and one patch-weight part serve all four steps (they hold no parameters).
     """
 
     def __init__(
@@ -46,9 +47,9 @@ class MaskDecoder(nn.Module):
         pool_ratios: Sequence[int] = (1, 1, 2, 2),
         patch_ratio: int = 8,
         dropout: float = 0.1,
-        bis_variant: Variant = "march2025",
-        patch_weight_variant: Variant = "march2025",
-        coa_norm_variant: Variant = "march2025",
+        boundary: nn.Module | None = None,
+        patch_weight: nn.Module | None = None,
+        dropout_before_norm: bool = True,
     ) -> None:
         super().__init__()
         if len(pool_ratios) != 4:
@@ -62,9 +63,9 @@ class MaskDecoder(nn.Module):
                 pool_ratio=(p, p, p),
                 patch_ratio=patch_ratio,
                 dropout=dropout,
-                bis_variant=bis_variant,
-                patch_weight_variant=patch_weight_variant,
-                coa_norm_variant=coa_norm_variant,
+                boundary=boundary,
+                patch_weight=patch_weight,
+                dropout_before_norm=dropout_before_norm,
             )
             for p in pool_ratios
         )

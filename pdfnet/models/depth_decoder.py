@@ -7,6 +7,9 @@ F = De1 + resize(S); F = CRS(resize(F, 2×)); F = resize(F + resize(S), 2×); F 
 
 Oct-2025: levels are concatenated (3e per level, so Dec₀ takes 6e, the others 4e), Dec = CRS(in → 2e) →
 CRS(2e → e), and the shallow conv sees cat[RGB, depth×3] (6 channels).
+
+The two behaviours are constructor choices (``level_fusion``, ``stem_sees_depth``) that the factory
+maps from the config's release name; ``forward`` has no release branches.
 """
 
 from __future__ import annotations
@@ -27,18 +30,21 @@ class DepthDecoder(nn.Module):
 
     Args:
         emb: feature width e (128).
-        variant: ``march2025`` (sum fusion, RGB shallow) or ``oct2025`` (concat fusion, RGB+depth shallow).
+        level_fusion: how a level's three streams (RGB, depth, resized patch) merge: ``sum`` (e channels;
+            March-2025) or ``concat`` (3e channels; Oct-2025).
+        stem_sees_depth: the shallow conv reads cat[RGB, depth×3] (Oct-2025) instead of RGB alone.
     """
 
-    def __init__(self, emb: int = 128, *, variant: Literal["march2025", "oct2025"] = "march2025") -> None:
+    def __init__(self, emb: int = 128, *, level_fusion: Literal["sum", "concat"] = "sum",
+                 stem_sees_depth: bool = False) -> None:
         super().__init__()
-        self.variant = variant
-        if variant == "march2025":
-            ins = [2 * emb] * 4
-            stem_in = 3
-        else:
-            ins = [6 * emb] + [4 * emb] * 3
-            stem_in = 6
+        if level_fusion not in ("sum", "concat"):
+            raise ValueError(f"level_fusion must be 'sum' or 'concat', got {level_fusion!r}")
+        self.level_fusion = level_fusion
+        self.stem_sees_depth = stem_sees_depth
+        width = emb if level_fusion == "sum" else 3 * emb  # channels of one fused level
+        ins = [2 * width] + [emb + width] * 3  # Dec₀ sees cat[G, L4]; the others cat[De, L_k]
+        stem_in = 6 if stem_sees_depth else 3
         self.blocks = nn.ModuleList(nn.Sequential(CRS(c, 2 * emb), CRS(2 * emb, emb)) for c in ins)
         self.stem = nn.Conv2d(stem_in, emb, kernel_size=3, padding=1)
         self.fuse1 = CRS(emb, emb)
@@ -50,10 +56,8 @@ class DepthDecoder(nn.Module):
         """Per level [L1, L2, L3, L4, G] at the global-stream sizes."""
         out = []
         for r, d, p in zip(feats.rgb, feats.depth, feats.patch):
-            if self.variant == "march2025":
-                out.append(r + d + resize_like(p, r))
-            else:
-                out.append(torch.cat([r, d, resize_like(p, r)], dim=1))
+            p = resize_like(p, r)
+            out.append(r + d + p if self.level_fusion == "sum" else torch.cat([r, d, p], dim=1))
         return out
 
     def forward(self, image: torch.Tensor, feats: EncoderFeatures) -> tuple[torch.Tensor, ...]:
@@ -63,7 +67,7 @@ class DepthDecoder(nn.Module):
         de3 = self.blocks[1](torch.cat([resize_like(de4, l3), l3], dim=1))
         de2 = self.blocks[2](torch.cat([resize_like(de3, l2), l2], dim=1))
         de1 = self.blocks[3](torch.cat([resize_like(de2, l1), l1], dim=1))
-        stem_in = image if self.variant == "march2025" else torch.cat([image, feats.depth_in], dim=1)
+        stem_in = torch.cat([image, feats.depth_in], dim=1) if self.stem_sees_depth else image
         shallow = self.stem(stem_in)
         f = de1 + resize_like(shallow, de1)
         f = self.fuse1(resize(f, (2 * f.shape[-2], 2 * f.shape[-1])))

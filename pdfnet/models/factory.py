@@ -8,11 +8,20 @@ from .backbones import build_backbone
 from .decoder import MaskDecoder
 from .depth_decoder import DepthDecoder
 from .encoder import FeatureProjector, ThreeStreamEncoder
+from .fse import BinaryPatchWeight, LinearPatchWeight, SoftBoundary, ThresholdBoundary
 from .head import UpConvHead
 from .init import init_decoder_convs
 from .pdfnet import PDFNet
 
 __all__ = ["build_model"]
+
+# The config names each release behaviour after the release that introduced it; the model's parts are
+# named after what they do. These tables are the only place the two vocabularies meet.
+_BOUNDARY = {"march2025": SoftBoundary, "oct2025": ThresholdBoundary}
+_PATCH_WEIGHT = {"march2025": LinearPatchWeight, "oct2025": BinaryPatchWeight}
+_COA_DROPOUT_BEFORE_NORM = {"march2025": True, "oct2025": False}
+_DEPTH_DECODER = {"march2025": {"level_fusion": "sum", "stem_sees_depth": False},
+                  "oct2025": {"level_fusion": "concat", "stem_sees_depth": True}}
 
 
 def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = True) -> PDFNet:
@@ -51,12 +60,13 @@ def build_model(cfg: ModelConfig | None = None, *, with_depth_decoder: bool = Tr
         pool_ratios=cfg.fse_pool_ratios,
         patch_ratio=cfg.patch_ratio,
         dropout=cfg.attn_dropout,
-        bis_variant=cfg.bis_variant,
-        patch_weight_variant=cfg.patch_weight_variant,
-        coa_norm_variant=cfg.coa_norm_variant,
+        boundary=_BOUNDARY[cfg.bis_variant](),
+        patch_weight=_PATCH_WEIGHT[cfg.patch_weight_variant](),
+        dropout_before_norm=_COA_DROPOUT_BEFORE_NORM[cfg.coa_norm_variant],
     )
     head = UpConvHead(cfg.emb)
-    depth_decoder = DepthDecoder(cfg.emb, variant=cfg.depth_decoder_variant) if with_depth_decoder else None
+    depth_decoder = (DepthDecoder(cfg.emb, **_DEPTH_DECODER[cfg.depth_decoder_variant])
+                     if with_depth_decoder else None)
     model = PDFNet(encoder=encoder, decoder=decoder, head=head, depth_decoder=depth_decoder)
     for part in (encoder.projector, decoder, head, depth_decoder):
         if part is not None:

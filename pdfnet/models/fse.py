@@ -1,19 +1,23 @@
 """FSE: fine-grained semantic enhancement (the release's ``FSE``): BIS, foreground gating, patch
 re-weighting over the grid×grid blocks and four CoA cross-attention blocks.
 
-Variants (docs/differences.md), March-2025 = the released checkpoint:
+The two releases differ in three small behaviours; each is a part passed in by the factory
+(:func:`pdfnet.models.build_model` maps the config's release names onto them), so ``forward`` has no
+release branches (docs/differences.md). March-2025 (the released checkpoint) → Oct-2025:
 
-* ``bis_variant``: march2025 → b = 2r, integrity = ReLU(σ(P) − 5b);
-  oct2025 → b = 1[r > 0.1] if (H_P // 8) is even else r, integrity = ReLU(σ(P) − b).
-* ``patch_weight_variant``: march2025 → block k × (1 + 5·s_k); oct2025 → × (1 + 1[s_k > 0]).
-* ``coa_norm_variant``: march2025 → x + Norm(Drop(Attn)); oct2025 → x + Drop(Norm(Attn))
+* boundary/integrity (BIS): :class:`SoftBoundary` (b = 2r, integrity = ReLU(σ(P) − 5b)) →
+  :class:`ThresholdBoundary` (b = 1[r > 0.1] if (H_P // 8) is even else r, integrity = ReLU(σ(P) − b));
+* patch weight of block k with mean boundary s_k: :class:`LinearPatchWeight` (1 + 5·s_k) →
+  :class:`BinaryPatchWeight` (1 + 1[s_k > 0]);
+* CoA branch: ``CoA(dropout_before_norm=True)``, x + Norm(Drop(Attn)) → ``False``, x + Drop(Norm(Attn))
   (identical in eval).
+
+None of the parts holds parameters, so both releases share one state-dict layout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +25,10 @@ from torch import nn
 
 from .layers import CRS, RMSNorm, SingleHeadCrossAttention, SwiGLU, resize, resize_like
 
-__all__ = ["CoA", "FSE", "boundary_integrity"]
-
-Variant = Literal["march2025", "oct2025"]
-
+__all__ = [
+    "FSE", "BinaryPatchWeight", "CoA", "LinearPatchWeight", "SoftBoundary", "ThresholdBoundary",
+    "boundary_residual",
+]
 
 class CoA(nn.Module):
     """Cross-attention block: x = q + N1(Attn(q, kv)); y = x + N2(SwiGLU(x)) (post-norm on the branch).
@@ -32,20 +36,20 @@ class CoA(nn.Module):
     Args:
         emb: token width.
         dropout: attention and branch dropout (0.1 in the release; training only).
-        norm_variant: ``march2025`` Norm(Dropout(·)) or ``oct2025`` Dropout(Norm(·)).
+        dropout_before_norm: the branch is Norm(Dropout(·)) (March-2025) or Dropout(Norm(·)) (Oct-2025).
     """
 
-    def __init__(self, emb: int, *, dropout: float = 0.1, norm_variant: Variant = "march2025") -> None:
+    def __init__(self, emb: int, *, dropout: float = 0.1, dropout_before_norm: bool = True) -> None:
         super().__init__()
         self.attn = SingleHeadCrossAttention(emb, dropout)
         self.norm1 = RMSNorm(emb)
         self.ffn = SwiGLU(emb, emb)
         self.norm2 = RMSNorm(emb)
         self.drop = nn.Dropout(dropout)
-        self.norm_variant = norm_variant
+        self.dropout_before_norm = dropout_before_norm
 
     def _branch(self, y: torch.Tensor, norm: nn.Module) -> torch.Tensor:
-        return norm(self.drop(y)) if self.norm_variant == "march2025" else self.drop(norm(y))
+        return norm(self.drop(y)) if self.dropout_before_norm else self.drop(norm(y))
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
         """q: [B, Lq, emb], kv: [B, Lk, emb] → [B, Lq, emb]."""
@@ -53,20 +57,11 @@ class CoA(nn.Module):
         return x + self._branch(self.ffn(x), self.norm2)
 
 
-def boundary_integrity(
-    pred: torch.Tensor, variant: Variant = "march2025"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BIS: boundary and integrity maps from the previous logits.
+def boundary_residual(pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """What both BIS parts start from: ``(σ(P), r, k)`` for logits P ``[B, 1, H, W]``.
 
     s = σ(σ(P)) (the release's double sigmoid); A = AvgPool(s), kernel k+1 (k even) or k (k odd),
-    k = H//8, stride 1, padding k//2, zero padding counted; r = |s − A|.
-
-    Args:
-        pred: logits P [B, 1, H, W].
-        variant: see module docstring.
-
-    Returns:
-        (boundary b, integrity m), both [B, 1, H, W].
+    k = H//8, stride 1, padding k//2, zero padding counted; r = |s − A| ``[B, 1, H, W]``.
     """
     k = pred.shape[-2] // 8
     kw = pred.shape[-1] // 8
@@ -74,11 +69,49 @@ def boundary_integrity(
     s = sig.sigmoid()
     ksize = (k + 1, kw + 1) if k % 2 == 0 else (k, kw)
     r = (s - F.avg_pool2d(s, kernel_size=ksize, stride=1, padding=(k // 2, kw // 2))).abs()
-    if variant == "march2025":
+    return sig, r, k
+
+
+class SoftBoundary(nn.Module):
+    """BIS of March-2025: boundary b = 2r, integrity = ReLU(σ(P) − 5b).
+
+    ``forward(pred [B, 1, H, W] logits) -> (boundary, integrity)``, both ``[B, 1, H, W]``.
+    """
+
+    def forward(self, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sig, r, _ = boundary_residual(pred)
         b = 2 * r
         return b, F.relu(sig - 5 * b)
-    b = (r > 0.1).to(r.dtype) if k % 2 == 0 else r
-    return b, F.relu(sig - b)
+
+
+class ThresholdBoundary(nn.Module):
+    """BIS of Oct-2025: b = 1[r > 0.1] when H//8 is even, else r; integrity = ReLU(σ(P) − b).
+
+    ``forward(pred [B, 1, H, W] logits) -> (boundary, integrity)``, both ``[B, 1, H, W]``.
+    """
+
+    def forward(self, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sig, r, k = boundary_residual(pred)
+        b = (r > 0.1).to(r.dtype) if k % 2 == 0 else r
+        return b, F.relu(sig - b)
+
+
+class LinearPatchWeight(nn.Module):
+    """Patch weight of March-2025: ``1 + scale·s`` for the mean boundary score s of a block (any shape)."""
+
+    def __init__(self, scale: float = 5.0) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, score: torch.Tensor) -> torch.Tensor:
+        return 1 + self.scale * score
+
+
+class BinaryPatchWeight(nn.Module):
+    """Patch weight of Oct-2025: ``1 + 1[s > 0]`` (every block that touches a boundary counts twice)."""
+
+    def forward(self, score: torch.Tensor) -> torch.Tensor:
+        return 1 + (score > 0).to(score.dtype)
 
 
 class FSE(nn.Module):
@@ -90,7 +123,9 @@ class FSE(nn.Module):
         pool_ratio: (p_i, p_d, p_p) average-pool factors of the key/value tokens.
         patch_ratio: grid of the patch re-weighting (8).
         dropout: CoA dropout.
-        bis_variant, patch_weight_variant, coa_norm_variant: see module docstring.
+        boundary: the BIS part (:class:`SoftBoundary` or :class:`ThresholdBoundary`; default Soft).
+        patch_weight: block weight from its boundary score (:class:`LinearPatchWeight` by default).
+        dropout_before_norm: CoA branch order (see :class:`CoA`).
     """
 
     def __init__(
@@ -103,22 +138,22 @@ class FSE(nn.Module):
         pool_ratio: Sequence[int] = (1, 1, 1),
         patch_ratio: int = 8,
         dropout: float = 0.1,
-        bis_variant: Variant = "march2025",
-        patch_weight_variant: Variant = "march2025",
-        coa_norm_variant: Variant = "march2025",
+        boundary: nn.Module | None = None,
+        patch_weight: nn.Module | None = None,
+        dropout_before_norm: bool = True,
     ) -> None:
         super().__init__()
         self.pool_ratio = tuple(int(p) for p in pool_ratio)
         self.patch_ratio = patch_ratio
-        self.bis_variant = bis_variant
-        self.patch_weight_variant = patch_weight_variant
+        self.boundary = boundary if boundary is not None else SoftBoundary()
+        self.patch_weight = patch_weight if patch_weight is not None else LinearPatchWeight()
         self.img_proj = CRS(img_dim, emb)
         self.depth_proj = CRS(depth_dim, emb)
         self.patch_proj = CRS(patch_dim, emb)
-        self.coa_pi = CoA(emb, dropout=dropout, norm_variant=coa_norm_variant)
-        self.coa_ip = CoA(emb, dropout=dropout, norm_variant=coa_norm_variant)
-        self.coa_di = CoA(emb, dropout=dropout, norm_variant=coa_norm_variant)
-        self.coa_id = CoA(emb, dropout=dropout, norm_variant=coa_norm_variant)
+        self.coa_pi = CoA(emb, dropout=dropout, dropout_before_norm=dropout_before_norm)
+        self.coa_ip = CoA(emb, dropout=dropout, dropout_before_norm=dropout_before_norm)
+        self.coa_di = CoA(emb, dropout=dropout, dropout_before_norm=dropout_before_norm)
+        self.coa_id = CoA(emb, dropout=dropout, dropout_before_norm=dropout_before_norm)
 
     def _reweight_patches(self, patch: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
         """Scale each of the grid² blocks of ``patch`` [B, C, Hp, Wp] by its mean boundary score."""
@@ -126,10 +161,7 @@ class FSE(nn.Module):
         b, c, hp, wp = patch.shape
         hb, wb = boundary.shape[-2:]
         score = boundary.reshape(b, 1, g, hb // g, g, wb // g).mean(dim=(3, 5))  # [B, 1, g, g]
-        if self.patch_weight_variant == "march2025":
-            weight = 1 + 5 * score
-        else:
-            weight = 1 + (score > 0).to(score.dtype)
+        weight = self.patch_weight(score)
         blocks = patch.reshape(b, c, g, hp // g, g, wp // g) * weight[:, :, :, None, :, None]
         return blocks.reshape(b, c, hp, wp)
 
@@ -160,7 +192,7 @@ class FSE(nn.Module):
             (img_out [B, emb, h, h], depth_out [B, emb, h, h], patch_out [B, emb, 2h, 2h]).
         """
         pi, pd, pp = self.pool_ratio
-        boundary, integrity = boundary_integrity(pred, self.bis_variant)
+        boundary, integrity = self.boundary(pred)
         fg = pred.sigmoid()
         x_img = x_img * resize_like(fg, x_img)
         x_depth = x_depth * resize_like(fg, x_depth)
