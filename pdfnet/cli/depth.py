@@ -43,9 +43,10 @@ from pdfnet.depth import (
     run_depth,
     validate_name,
 )
-from pdfnet.depth.precompute import discover_splits, dist_env, is_target_split
+from pdfnet.depth.precompute import dist_env, is_target_split
 from pdfnet.errors import UserError
 from pdfnet.utils.device import resolve_device
+from pdfnet.utils.layout import find_splits
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             if d.target_splits is not None:
                 target_splits = d.target_splits
             else:
-                target_splits = [s for s in (splits or discover_splits(root)) if is_target_split(s)]
+                target_splits = [s for s in (splits or find_splits(root)) if is_target_split(s)]
         jobs = plan_dataset(root, [n for n, _ in models], splits=splits, target_splits=target_splits,
                             fmt=d.format)
 

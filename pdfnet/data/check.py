@@ -44,12 +44,12 @@ from pdfnet.data.dis5k import (
     Issue,
     Sample,
     SplitIndex,
-    find_splits,
     scan_split,
     split_depths,
 )
 from pdfnet.errors import UserError
 from pdfnet.utils.io import ImageReadError, atomic_write_bytes, read_alpha, read_gray, read_rgb
+from pdfnet.utils.layout import find_splits
 from pdfnet.utils.parallel import process_pool
 
 CHECK_VERSION = 1

@@ -24,8 +24,9 @@ Files are paired by stem (file name without extension). :func:`scan_split` colle
 problem as an :class:`Issue`; :func:`discover_split` raises them as one
 :class:`~pdfnet.errors.UserError` that names the split, how many files are affected and the first few of
 them, e.g. ``DIS-TR: 3 images have no GT mask (first: a.jpg, b.jpg, c.jpg)``. A missing depth folder names
-the ``pdfnet depth`` command that creates it. Nothing here decodes images (the alpha layout reads one
-image header); :mod:`pdfnet.data.check` checks the files themselves.
+the ``pdfnet depth`` command that creates it. The folder rules themselves (layouts, ``DIS5K/`` nesting,
+``depth_<name>``) live in :mod:`pdfnet.utils.layout`, shared with the depth precompute. Nothing here
+decodes images (the alpha layout reads one image header); :mod:`pdfnet.data.check` checks the files.
 """
 
 from __future__ import annotations
@@ -40,13 +41,18 @@ import numpy as np
 
 from pdfnet.errors import UserError
 from pdfnet.utils.io import IMAGE_EXTS, has_alpha, list_images
+from pdfnet.utils.layout import (
+    LAYOUTS,
+    available_depths,
+    depth_dir_name,
+    resolve_split_dir,
+    split_layout,
+)
 
 #: The DIS5K splits in release order.
 DIS5K_SPLITS: tuple[str, ...] = ("DIS-TR", "DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
 #: Depth-model names the release uses (custom names are accepted too).
 STANDARD_DEPTHS: tuple[str, ...] = ("small", "base", "large", "large_1024")
-#: (image folder, mask folder) per layout.
-LAYOUTS: dict[str, tuple[str, str]] = {"official": ("im", "gt"), "renamed": ("images", "masks")}
 DEPTH_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 #: Extensions that make a split name a list file (``.csv`` comma-separated, the others tab-separated).
 LIST_EXTS: tuple[str, ...] = (".csv", ".tsv", ".txt")
@@ -145,42 +151,6 @@ def is_list_split(split: str) -> bool:
     return Path(split).suffix.lower() in LIST_EXTS
 
 
-def find_splits(root: str | os.PathLike) -> list[str]:
-    """Sorted names of the split folders under ``root`` (or ``root/DIS5K``): folders holding ``im/`` or
-    ``images/``.
-
-    Raises:
-        UserError: if the root does not exist.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"data root not found: {root}")
-    for base in (root, root / "DIS5K"):
-        if base.is_dir():
-            found = sorted(p.name for p in base.iterdir()
-                           if p.is_dir() and _layout_of(p, strict=False) is not None)
-            if found:
-                return found
-    return []
-
-
-def resolve_split_dir(root: str | os.PathLike, split: str) -> Path:
-    """``<root>/<split>``, or ``<root>/DIS5K/<split>`` when the root is the folder holding ``DIS5K/``.
-
-    Raises:
-        UserError: if the root or the split folder does not exist (the message lists the splits found).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"data root not found: {root} (download DIS5K or run `pdfnet synth --out {root}`)")
-    for cand in (root / split, root / "DIS5K" / split):
-        if cand.is_dir():
-            return cand
-    found = find_splits(root)
-    hint = f"splits found: {', '.join(found)}" if found else "no DIS5K-layout split folders found there"
-    raise UserError(f"split {split!r} not found under {root} ({hint})")
-
-
 def resolve_list_file(root: str | os.PathLike, split: str) -> Path:
     """The list file a split names: absolute, or relative to the data root.
 
@@ -201,25 +171,6 @@ def split_depths(root: str | os.PathLike, split: str) -> tuple[str, ...]:
     if is_list_split(split):
         return tuple(sorted(_read_list(resolve_list_file(root, split), split)[1]))
     return available_depths(resolve_split_dir(root, split))
-
-
-def _layout_of(split_dir: Path, strict: bool = True) -> str | None:
-    present = [name for name, (im, gt) in LAYOUTS.items() if (split_dir / im).is_dir()]
-    if len(present) > 1 and strict:
-        raise UserError(
-            f"{split_dir.name}: both im/ and images/ exist in {split_dir}; keep one layout "
-            "(official im/+gt/ or renamed images/+masks/)"
-        )
-    return present[0] if present else None
-
-
-def available_depths(split_dir: str | os.PathLike) -> tuple[str, ...]:
-    """Depth names with a ``depth_<name>`` folder in ``split_dir`` (sorted)."""
-    split_dir = Path(split_dir)
-    if not split_dir.is_dir():
-        return ()
-    return tuple(sorted(p.name[len("depth_"):] for p in split_dir.iterdir()
-                        if p.is_dir() and p.name.startswith("depth_") and len(p.name) > len("depth_")))
 
 
 def _by_stem(files: Iterable[Path], prefer: Sequence[str] = ()) -> tuple[dict[str, Path], list[str]]:
@@ -281,7 +232,7 @@ def scan_split(
     if is_list_split(split):
         return _scan_list(resolve_list_file(root, split), split, depth_names, require_gt, optional_depths)
     split_dir = resolve_split_dir(root, split)
-    layout = _layout_of(split_dir)
+    layout = split_layout(split_dir)
     if layout is None:
         raise UserError(
             f"{split}: no image folder in {split_dir} (expected im/ + gt/ as in the DIS5K release, "
@@ -343,7 +294,7 @@ def _scan_depths(split_dir: Path, split: str, images: dict[str, Path], stems: li
     counts: dict[str, int] = {}
     depth_files: dict[str, dict[str, Path]] = {}
     for name in found_depths:
-        files, dups = _by_stem(list_images(split_dir / f"depth_{name}", DEPTH_EXTS), prefer=DEPTH_EXTS)
+        files, dups = _by_stem(list_images(split_dir / depth_dir_name(name), DEPTH_EXTS), prefer=DEPTH_EXTS)
         if dups and name in wanted:
             issues.append(_clash_issue(dups, f"depth_{name} map"))
         depth_files[name] = files
@@ -540,23 +491,19 @@ __all__ = [
     "GT_THRESHOLD",
     "DIS5K_SPLITS",
     "IMAGE_EXTS",
-    "LAYOUTS",
     "LIST_EXTS",
     "STANDARD_DEPTHS",
     "Issue",
     "Sample",
     "SplitIndex",
     "SplitScan",
-    "available_depths",
     "depth_command_hint",
     "discover",
     "discover_split",
     "files_issue",
-    "find_splits",
     "hold_out",
     "is_list_split",
     "resolve_list_file",
-    "resolve_split_dir",
     "scan_split",
     "split_depths",
 ]

@@ -40,11 +40,10 @@ from pdfnet.depth.estimator import DepthEstimator
 from pdfnet.depth.registry import TARGET_ALIAS, depth_folder_name
 from pdfnet.errors import UserError
 from pdfnet.utils.io import ImageReadError, atomic_write_bytes, list_images, read_rgb, write_image
+from pdfnet.utils.layout import data_root, find_splits, image_dir
 
 log = logging.getLogger(__name__)
 
-IMAGE_DIRS: tuple[str, ...] = ("images", "im")
-"""Image sub-folders of a split, in order of preference (the release's name first, then DIS5K's)."""
 DEPTH_FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg"}
 """``depth.format`` → file suffix of the written maps."""
 JPEG_QUALITY = 95
@@ -104,35 +103,6 @@ class DepthRunStats:
         self.plan_seconds += other.plan_seconds
 
 
-def find_image_dir(split_dir: Path) -> Path | None:
-    """``<split>/images`` or ``<split>/im`` (first that exists), else None."""
-    for name in IMAGE_DIRS:
-        if (split_dir / name).is_dir():
-            return split_dir / name
-    return None
-
-
-def resolve_root(root: str | os.PathLike) -> Path:
-    """``root``, or ``root/DIS5K`` when ``root`` holds no split but that folder exists (as the
-    DIS5K archive unzips; same rule as :mod:`pdfnet.data.dis5k`)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"data root not found: {root}")
-    nested = root / "DIS5K"
-    if nested.is_dir() and not _splits_in(root) and _splits_in(nested):
-        return nested
-    return root
-
-
-def _splits_in(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and find_image_dir(p) is not None)
-
-
-def discover_splits(root: str | os.PathLike) -> list[str]:
-    """Sorted names of the sub-folders of the data root that hold an ``images/`` or ``im/`` folder."""
-    return _splits_in(resolve_root(root))
-
-
 def is_target_split(split: str) -> bool:
     """Default rule for where ``large_1024`` (the training target) is made: training splits, i.e.
     names ending in ``TR`` after a ``-``/``_`` or alone (``DIS-TR``, ``HRSOD-TR``, ``TR``)."""
@@ -166,13 +136,13 @@ def plan_dataset(
     Args:
         root: the data root (holds ``DIS-TR/``, ``DIS-VD/`` …).
         names: depth names (aliases or a custom name).
-        splits: splits to do; None = every split found (:func:`discover_splits`).
+        splits: splits to do; None = every split found (:func:`pdfnet.utils.layout.find_splits`).
         target_splits: the only splits that get ``large_1024``; None = every split.
             ``pdfnet depth --model all`` passes the training splits (:func:`is_target_split`).
         fmt: ``png`` or ``jpg`` (:data:`DEPTH_FORMATS`).
     """
-    root = resolve_root(root)
-    available = discover_splits(root)
+    root = data_root(root)
+    available = find_splits(root)
     if splits is None:
         splits = available
         if not splits:
@@ -189,10 +159,8 @@ def plan_dataset(
         split_names = [n for n in names if n != TARGET_ALIAS or is_tgt]
         if not split_names:
             continue
-        img_dir = find_image_dir(root / split)
+        img_dir = image_dir(root / split)  # UserError when both im/ and images/ exist
         assert img_dir is not None
-        if all((root / split / d).is_dir() for d in IMAGE_DIRS):
-            raise UserError(f"{split}: both im/ and images/ exist in {root / split}; keep one layout")
         srcs = list_images(img_dir)
         _check_stems(srcs, img_dir)
         for src in srcs:

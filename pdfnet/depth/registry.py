@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdfnet.errors import UserError
+from pdfnet.utils.layout import depth_dir_name
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def validate_name(name: str) -> str:
 
 def depth_folder_name(name: str) -> str:
     """Folder of a pseudo-depth inside a split: ``depth_<name>`` (e.g. ``depth_large_1024``)."""
-    return f"depth_{validate_name(name)}"
+    return depth_dir_name(validate_name(name))
 
 
 def parse_model_paths(items: list[str] | tuple[str, ...]) -> dict[str, str]:
