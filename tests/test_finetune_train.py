@@ -95,7 +95,7 @@ def test_freeze_backbone_trains_the_rest(data, release, tmp_path, capsys):
                         if not k.startswith(("encoder.backbone.", "depth_decoder.")))
 
 
-@pytest.mark.parametrize("metric", ["release_F", "MAE"])
+@pytest.mark.parametrize("metric", ["release_F", "MAE", "wF"])
 def test_best_checkpoint_follows_the_selection_metric(data, tmp_path, metric):
     rc = _train(data, tmp_path / "run", sets=(f"train.select_metric={metric}", "train.val_every_steps=1",
                                              "train.max_steps=3", "optim.lr=3e-3"))

@@ -89,7 +89,8 @@ def test_export_eval_and_inference_loader(trained, tmp_path, capsys):
             assert k in doc["dataset"], k
     assert len(list(preds.glob("DIS-VD/*.png"))) == 3
     assert any(out.glob("*.md")), list(out.iterdir())
-    assert "DIS-TE1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "DIS-TE1" in out and "maxF_meanPR" in out and "F of mean precision/recall" in out  # both rules
 
 
 @pytest.mark.slow
