@@ -6,6 +6,7 @@
   ``conftest.py``), and no test can be silently skipped or neutralised by a rename of in-repo code
   (``pytest.importorskip("pdfnet...")``, ``monkeypatch.setattr/delattr(..., raising=False)``).
 * Every fixture folder the tests read is in the repository with a README saying how it was made.
+* Relative links in README.md, docs/ and the fixture READMEs point at files (and headings) that exist.
 """
 
 from __future__ import annotations
@@ -82,3 +83,33 @@ def test_fixture_folder_is_vendored_with_its_readme(name):
     folder = FIXTURES / name
     assert (folder / "README.md").is_file(), f"tests/fixtures/{name}/README.md is missing"
     assert sum(1 for p in folder.rglob("*") if p.is_file()) > 1
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces → hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(md: str) -> set[str]:
+    return {_slug(line.lstrip("#")) for line in md.splitlines() if re.match(r"#{1,6} ", line)}
+
+
+DOCS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in [*(REPO / "docs").glob("*.md"),
+                                                                  *FIXTURES.glob("*/README.md")])]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_relative_links_resolve(doc):
+    path = REPO / doc
+    text = path.read_text()
+    bad = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):  # http(s), mailto: not checked here
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        if not dest.exists():
+            bad.append(f"{target}: no such file")
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text()):
+            bad.append(f"{target}: no heading with that anchor")
+    assert not bad, f"{doc}: broken links:\n" + "\n".join(bad)
