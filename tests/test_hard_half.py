@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import torch
 
 from pdfnet.data.hard_half import HardHalf, is_hard_epoch, restrict
 from pdfnet.engine.distributed import ResumableDistributedSampler
+from pdfnet.errors import UserError
 
 
 def _loss(epoch: int, i: int) -> float:
@@ -102,3 +104,11 @@ def test_state_round_trip_and_ddp_records():
     # DDP: every rank passes the gathered records (rank order) and gets the same hard half
     assert other.end_epoch(hh.records + [(7, 0.9), (8, 0.2)]) == [7, 4]
     assert other.allowed(1) == [7, 4] and other.allowed(2) is None and other.records == []
+
+
+def test_record_batch_needs_index_and_target():
+    hh = HardHalf()
+    hh.record_batch({"index": torch.tensor([2, 5])}, {"target": torch.tensor(0.25), "total": torch.ones(())})
+    assert hh.records == [(2, 0.25), (5, 0.25)]
+    with pytest.raises(UserError, match="train.hard_half needs samples with an 'index'"):
+        hh.record_batch({"image": torch.zeros(1)}, {"target": torch.tensor(0.1)})

@@ -16,7 +16,9 @@ records of all ranks in rank order (pass them gathered), so every rank agrees on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from pdfnet.errors import UserError
 
 
 def is_hard_epoch(epoch: int) -> bool:
@@ -35,6 +37,13 @@ class HardHalf:
         """Record the micro-batch of dataset ``indices`` with its ``target`` loss (a float)."""
         loss = float(loss)
         self.records.extend((int(i), loss) for i in indices)
+
+    def record_batch(self, batch: Mapping, terms: Mapping) -> None:
+        """Record a training micro-batch: its samples' ``index`` and the loss term ``target`` (P0's)."""
+        if "index" not in batch or "target" not in terms:
+            raise UserError("train.hard_half needs samples with an 'index' and a loss with a 'target' term "
+                            "(the P0 loss), as DISDataset and PDFNetLoss give")
+        self.record(batch["index"].tolist(), float(terms["target"]))
 
     def end_epoch(self, records: Sequence[tuple[int, float]] | None = None) -> list[int]:
         """Close the epoch: the hard half = the first ``len // 2`` records by descending loss (stable).

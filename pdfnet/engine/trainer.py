@@ -185,7 +185,7 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
                                                                     run.path))
                     meter.add(terms, batch["image"].shape[0])
                     if state.hard_half is not None:  # the release ranks samples by the P0 ("target") loss
-                        state.hard_half.record(batch["index"].tolist(), float(terms["target"]))
+                        state.hard_half.record_batch(batch, terms)
                 grad_norm = _optimizer_step(optimizer, scaler, params, cfg.optim.clip_grad)
                 state.step += 1
                 bar.update(1)
