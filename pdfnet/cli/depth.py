@@ -43,10 +43,11 @@ from pdfnet.depth import (
     run_depth,
     validate_name,
 )
-from pdfnet.depth.precompute import dist_env, is_target_split
+from pdfnet.depth.precompute import is_target_split
 from pdfnet.errors import UserError
 from pdfnet.utils.device import resolve_device
 from pdfnet.utils.layout import find_splits
+from pdfnet.utils.ranks import torchrun_env
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         jobs = plan_dataset(root, [n for n, _ in models], splits=splits, target_splits=target_splits,
                             fmt=d.format)
 
-    rank, world, local_rank = dist_env()
+    rank, world, local_rank = torchrun_env()
     device = resolve_device(d.device)
     if device.type == "cuda" and world > 1 and device.index is None:
         device = torch.device("cuda", local_rank)

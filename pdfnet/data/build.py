@@ -23,6 +23,7 @@ from pdfnet.data.check import CheckReport, check_splits
 from pdfnet.data.dataset import DISDataset
 from pdfnet.data.dis5k import split_depths
 from pdfnet.errors import UserError
+from pdfnet.utils.ranks import rank_shard
 
 log = logging.getLogger(__name__)
 
@@ -143,18 +144,17 @@ def check_data(cfg: DataConfig, *, train: bool = False, validation: bool = False
 
 
 class ShardSampler(Sampler[int]):
-    """Indices ``rank, rank + world_size, …`` of ``range(n)``: disjoint shards, no padding."""
+    """Indices ``rank, rank + world_size, …`` of ``range(n)``: disjoint shards, no padding
+    (:func:`pdfnet.utils.ranks.rank_shard`)."""
 
     def __init__(self, n: int, rank: int = 0, world_size: int = 1) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} not in [0, {world_size})")
-        self.n, self.rank, self.world_size = n, rank, world_size
+        self.indices = rank_shard(n, rank, world_size)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(range(self.rank, self.n, self.world_size))
+        return iter(self.indices)
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.n, self.world_size))
+        return len(self.indices)
 
 
 def seed_worker(worker_id: int) -> None:

@@ -41,6 +41,7 @@ from pdfnet.depth.registry import TARGET_ALIAS, depth_folder_name
 from pdfnet.errors import UserError
 from pdfnet.utils.io import ImageReadError, atomic_write_bytes, list_images, read_rgb, write_image
 from pdfnet.utils.layout import data_root, find_splits, image_dir
+from pdfnet.utils.ranks import rank_shard
 
 log = logging.getLogger(__name__)
 
@@ -186,21 +187,8 @@ def plan_folder(images: str | os.PathLike, out: str | os.PathLike, name: str, fm
 
 def shard(jobs: list[DepthJob], rank: int, world_size: int) -> list[DepthJob]:
     """Disjoint, deterministic share of ``jobs`` for one rank (sorted by source path, strided)."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise UserError(f"invalid RANK={rank} / WORLD_SIZE={world_size}")
     ordered = sorted(jobs, key=lambda j: str(j.src))
-    return ordered[rank::world_size]
-
-
-def dist_env() -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)`` from ``torchrun``'s environment (``(0, 1, 0)`` if absent)."""
-    try:
-        rank = int(os.environ.get("RANK", "0"))
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    except ValueError:
-        raise UserError("RANK / WORLD_SIZE / LOCAL_RANK must be integers") from None
-    return rank, world, local
+    return [ordered[i] for i in rank_shard(len(ordered), rank, world_size)]
 
 
 # --------------------------------------------------------------------------- finished outputs

@@ -6,7 +6,6 @@ everything runs as a single process (world size 1) and all helpers are no-ops.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from pdfnet.errors import UserError
+from pdfnet.utils.ranks import torchrun_env
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,9 @@ def init_distributed(device: torch.device) -> DistInfo:
 
     On CUDA the local rank picks the GPU; the caller should use :func:`local_device`.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world, local_rank = torchrun_env()
     if world <= 1:
         return DistInfo()
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
@@ -60,7 +58,7 @@ def local_device(device: torch.device, info: DistInfo) -> torch.device:
 
 def current_info() -> DistInfo:
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return DistInfo(dist.get_rank(), dist.get_world_size(), torchrun_env()[2])
     return DistInfo()
 
 
@@ -85,14 +83,6 @@ def all_gather_objects(obj: Any) -> list[Any]:
         dist.all_gather_object(out, obj)
         return out
     return [obj]
-
-
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        box = [obj]
-        dist.broadcast_object_list(box, src=src)
-        return box[0]
-    return obj
 
 
 def cleanup() -> None:
