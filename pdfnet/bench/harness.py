@@ -25,7 +25,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.provenance import git_info
 
 __all__ = [
     "BenchCase",
@@ -223,16 +223,6 @@ class BenchReport:
         return "\n".join(lines)
 
 
-def _git_sha() -> str | None:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions, device and host facts that make a benchmark result interpretable."""
     env: dict[str, Any] = {
@@ -243,7 +233,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "cpu_threads": torch.get_num_threads(),
         "device": str(device),
         "device_name": platform.processor() or platform.machine(),
-        "git": _git_sha(),
+        "git": git_info(short=True)["commit"],
         "command": " ".join(sys.argv),
         "timing": "cuda-events" if device.type == "cuda" else "wall-clock (CPU)",
     }

@@ -20,24 +20,18 @@ import contextlib
 import errno
 import json
 import os
-import platform
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from pdfnet.config import Config, dump_config
 from pdfnet.engine import distributed as D
 from pdfnet.errors import UserError
 from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.provenance import environment_info, git_info
 
 try:  # POSIX advisory locks; without them the lock falls back to the PID check alone
     import fcntl
@@ -51,51 +45,6 @@ RUN_FILES: tuple[str, ...] = (*TRAIN_STATES, "config.yaml", "env.json", "metrics
 LOCK_NAME = "train.lock"
 #: temp-file patterns of the atomic writers (``pdfnet.utils.io``, ``checkpoint``, ``save_config``)
 TEMP_PATTERNS: tuple[str, ...] = (".*.tmp", ".tmp-*.yaml")
-
-
-# --------------------------------------------------------------------------------------------------
-# provenance
-
-
-def git_info(repo_dir: str | os.PathLike | None = None) -> dict:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the repo holding the package."""
-    repo_dir = Path(repo_dir) if repo_dir else Path(__file__).resolve().parents[2]
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=repo_dir, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    sha = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if sha else None
-    return {"commit": sha, "dirty": (bool(status) if status is not None else None)}
-
-
-def environment_info() -> dict:
-    """Versions and hardware worth knowing when comparing runs."""
-    info = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "argv": sys.argv,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "cuda_available": torch.cuda.is_available(),
-        "cuda": torch.version.cuda,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-    }
-    for dist in ("timm", "opencv-python-headless", "safetensors", "transformers"):
-        try:  # from the package metadata: importing timm/cv2 just for a version costs seconds
-            info[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            info[dist] = None
-    if torch.cuda.is_available():
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
 
 
 # --------------------------------------------------------------------------------------------------
@@ -394,6 +343,6 @@ def write_run_files(cfg: Config, run_dir: str | os.PathLike, *, step: int = 0, v
     return run_dir
 
 
-__all__ = ["LOCK_NAME", "RUN_FILES", "TRAIN_STATES", "RunDir", "RunLock", "check_start", "environment_info",
-           "git_info", "move_aside", "open_run_dir", "remove_stale_temp_files", "resolve_resume",
+__all__ = ["LOCK_NAME", "RUN_FILES", "TRAIN_STATES", "RunDir", "RunLock", "check_start",
+           "move_aside", "open_run_dir", "remove_stale_temp_files", "resolve_resume",
            "trim_metrics", "write_run_files"]

@@ -21,7 +21,6 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from pdfnet.metrics.record import AGGREGATE_KEYS, evaluate_pair
 from pdfnet.metrics.skeleton import SkeletonCache
 from pdfnet.utils.io import ImageReadError, list_images
 from pdfnet.utils.parallel import map_shared, process_pool
+from pdfnet.utils.provenance import package_versions
 
 RESULT_SCHEMA = "pdfnet.eval/1"
 
@@ -222,10 +222,10 @@ def result_document(acc: DISMetrics) -> dict:
     }
 
 
-def versions() -> dict[str, str]:
-    """Library versions that the numbers depend on."""
-    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": metadata.version("scipy"),
-            "opencv": cv2.__version__}
+def versions() -> dict[str, str | None]:
+    """Library versions that the numbers depend on (:func:`pdfnet.utils.provenance.package_versions`)."""
+    return {"python": platform.python_version(),
+            **package_versions(("numpy", "scipy", "opencv-python-headless"))}
 
 
 def json_safe(x: Any) -> Any:
