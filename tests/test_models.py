@@ -68,6 +68,13 @@ def test_eval_same_type_and_optional_depth_decoder(tiny_model):
     assert type(out) is PDFNetOutput and out.depth_logits is None
     assert out_d.depth_logits is not None and len(out_d.depth_logits) == 5
     torch.testing.assert_close(out.logits, out_d.logits)
+    try:  # an explicit False is obeyed in training mode too (the default there runs it)
+        model.train()
+        with torch.no_grad():
+            assert model(image, depth, with_depth_decoder=False).depth_logits is None
+            assert model(image, depth).depth_logits is not None
+    finally:
+        model.eval()
 
 
 def test_depth_affine_invariance_and_batch_minmax(tiny_model):

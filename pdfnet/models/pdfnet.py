@@ -81,8 +81,9 @@ class PDFNet(nn.Module):
         Args:
             image: [B, 3, S, S] ImageNet-normalised RGB.
             depth: [B, 1, S, S] pseudo-depth (min–max normalised over the batch inside).
-            with_depth_decoder: run the depth decoder; None = only in training mode. Always on in training
-                when the model has one.
+            with_depth_decoder: run the train-only depth decoder (its Q outputs feed the SiLog loss);
+                None = in training mode only. An explicit value is obeyed in either mode (True on a model
+                built without one raises ``ValueError``).
 
         Returns:
             :class:`PDFNetOutput`.
@@ -94,7 +95,7 @@ class PDFNet(nn.Module):
         feats = self.encoder(image, depth)
         dec = self.decoder(feats)
         p0 = self.head(image, feats.depth_in, dec.m1)
-        run_depth = self.training if with_depth_decoder is None else (with_depth_decoder or self.training)
+        run_depth = self.training if with_depth_decoder is None else with_depth_decoder
         q = None
         if run_depth:
             if self.depth_decoder is None:
