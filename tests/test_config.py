@@ -166,3 +166,14 @@ def test_cli_wrong_key_exit_2_one_line(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "model.embb" in lines[0], r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_retired_key_loads_with_a_warning_and_set_refuses_it(tmp_path):
+    """data.test_splits was never read (eval.splits is): old files still load, --set names the replacement."""
+    p = tmp_path / "old.yaml"
+    p.write_text("data:\n  test_splits: [DIS-VD]\n  size: 256\n")
+    with pytest.warns(UserWarning, match="eval.splits"):
+        cfg = load_config(p)
+    assert cfg.data.size == 256 and not hasattr(cfg.data, "test_splits")
+    with pytest.raises(ConfigError, match="removed.*eval.splits"):
+        load_config(None, ["data.test_splits=[DIS-VD]"])

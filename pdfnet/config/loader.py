@@ -17,6 +17,7 @@ import os
 import tempfile
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -105,6 +106,11 @@ def _coerce(value: Any, tp: Any, key: str, source: str, from_cli: bool) -> Any:
     raise ConfigError(f"{source}: '{key}' has an unsupported annotation {tp!r}")  # pragma: no cover
 
 
+#: Keys that were removed because nothing ever read them → what to use instead. Config files and configs
+#: stored in older checkpoints still load (the key is dropped with a warning); ``--set`` refuses them.
+RETIRED_KEYS: dict[str, str] = {"data.test_splits": "eval.splits"}
+
+
 def _fields(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
 
@@ -117,6 +123,10 @@ def _apply(obj: Any, data: dict, prefix: str, source: str) -> None:
     hints = _fields(type(obj))
     for k, v in data.items():
         key = f"{prefix}{k}"
+        if key in RETIRED_KEYS:
+            warnings.warn(f"{source}: '{key}' was never used and is ignored (use '{RETIRED_KEYS[key]}')",
+                          stacklevel=2)
+            continue
         if k not in hints:
             valid = ", ".join(sorted(hints))
             raise ConfigError(f"{source}: unknown key '{key}' (valid here: {valid})")
@@ -163,6 +173,8 @@ def apply_override(cfg: Config, key: str, value: Any, source: str = "--set") -> 
     for i, part in enumerate(parts):
         hints = _fields(type(obj))
         sub = ".".join(parts[: i + 1])
+        if sub in RETIRED_KEYS:
+            raise ConfigError(f"{source}: '{sub}' was removed (it was never used); use '{RETIRED_KEYS[sub]}'")
         if part not in hints:
             valid = ", ".join(sorted(hints))
             raise ConfigError(f"{source}: unknown key '{sub}' (valid here: {valid})")

@@ -51,9 +51,6 @@ class DataConfig:
     """When > 0 (and ``val_split`` is null): validate on this share of ``train_split``, drawn with
     ``val_seed`` and left out of training."""
     val_seed: int = 0
-    test_splits: list[str] = field(
-        default_factory=lambda: ["DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4"]
-    )
     size: int = 1024
     train_depths: list[str] = field(default_factory=lambda: ["small", "base", "large"])
     """Input pseudo-depths drawn uniformly per training sample (the release's 1/3 each)."""
