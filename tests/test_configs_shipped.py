@@ -78,3 +78,10 @@ def test_ablations_are_labelled_change_one_thing_and_build(path):
         assert float(terms["inte_total"]) >= 0
     if small.loss.silog_weight == 0:  # the depth decoder gets no gradient through the loss
         assert all(p.grad is None or not p.grad.any() for p in model.depth_decoder.parameters())
+
+
+def test_finetune_example_starts_from_the_release_with_a_smaller_lr():
+    cfg, recipe = load_config(REPO / "configs" / "finetune_example.yaml"), load_config(RECIPE)
+    assert cfg.train.init == "PDFNet_Best.pth" and cfg.train.init_strict
+    assert cfg.optim.lr < recipe.optim.lr and cfg.model.backbone_weights is None  # no ImageNet download
+    assert cfg.data.train_split != recipe.data.train_split and cfg.eval.splits == [cfg.data.val_split]
