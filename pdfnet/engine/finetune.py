@@ -4,7 +4,7 @@
   official-layout state dict), a ``model.safetensors`` release, a plain state dict in our layout, or the
   ``model`` of a train state (its optimizer, schedule and position are ignored: a fine-tuning run starts at
   step 0). Strict by default: every key must match by name and shape, else one
-  :class:`~pdfnet.engine.checkpoint.CheckpointError` line. Non-strict loads the keys whose name and shape
+  :class:`~pdfnet.errors.CheckpointError` line. Non-strict loads the keys whose name and shape
   match (the release's ``--finetune``) and reports, per model part, how many were skipped.
 * :func:`freeze` sets ``requires_grad=False`` on named parts; the optimizer's parameter groups leave
   frozen parameters out. Frozen parts stay in train mode (dropout and drop-path still act in them).
