@@ -177,3 +177,12 @@ def test_retired_key_loads_with_a_warning_and_set_refuses_it(tmp_path):
     assert cfg.data.size == 256 and not hasattr(cfg.data, "test_splits")
     with pytest.raises(ConfigError, match="removed.*eval.splits"):
         load_config(None, ["data.test_splits=[DIS-VD]"])
+
+
+def test_renamed_keys_still_load(tmp_path):
+    """``eval.workers``, ``depth.workers`` were renamed (one word per concept); old configs still load."""
+    old = tmp_path / "old.yaml"
+    old.write_text("eval:\n  workers: 3\ndepth:\n  workers: 5\n")
+    cfg = load_config(old, ["eval.workers=1"])
+    assert cfg.eval.num_workers == 1 and cfg.depth.threads == 5
+    assert "workers" not in dump_config(cfg).split("depth:")[1]  # saved under the new names

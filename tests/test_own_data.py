@@ -46,7 +46,7 @@ def _train(data: Path, run: Path) -> int:
     sets = [f"data.root={data}", "data.train_split=train", "data.val_split=val", "data.train_depths=[large]",
             "data.eval_depth=large", "data.target_depth=large", "data.size=32", "model.input_size=32",
             f"train.output_dir={run}", "train.batch_size=2", "train.epochs=1", "train.val_every_epochs=1",
-            "data.num_workers=0", "eval.workers=0", "train.tensorboard=false", "train.device=cpu",
+            "data.num_workers=0", "eval.num_workers=0", "train.tensorboard=false", "train.device=cpu",
             "train.precision=fp32"]
     return main(["train", "--config", str(REPO / "configs" / "demo_cpu.yaml"), "--no-progress",
                  *(a for kv in sets for a in ("--set", kv))])

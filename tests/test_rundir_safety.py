@@ -73,7 +73,7 @@ def tiny_cfg(out: Path, **train_fields) -> Config:
     t.output_dir, t.batch_size, t.epochs, t.device, t.precision = str(out), 2, 3, "cpu", "fp32"
     t.val_every_epochs, t.log_every_steps, t.image_log_every_steps, t.tensorboard = 0, 1, 0, False
     cfg.data.num_workers = 0
-    cfg.eval.workers = 0
+    cfg.eval.num_workers = 0
     cfg.optim.lr = cfg.optim.warmup_lr = cfg.optim.min_lr = 1e-2
     for k, v in train_fields.items():
         setattr(t, k, v)

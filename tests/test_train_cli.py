@@ -23,7 +23,8 @@ def trained(tmp_path_factory):
     rc = main(["train", "--config", str(REPO / "configs" / "demo_cpu.yaml"), "--no-progress",
                "--set", f"data.root={data}", "--set", "data.size=64", "--set", "model.input_size=64",
                "--set", f"train.output_dir={run}", "--set", "train.batch_size=2", "--set", "train.epochs=1",
-               "--set", "train.val_every_epochs=1", "--set", "data.num_workers=0", "--set", "eval.workers=0",
+               "--set", "train.val_every_epochs=1", "--set", "data.num_workers=0",
+               "--set", "eval.num_workers=0",
                "--set", "train.log_every_steps=1", "--set", "train.image_log_every_steps=1",
                "--set", "train.device=cpu", "--set", "train.precision=fp32"])
     assert rc == 0
@@ -80,7 +81,7 @@ def test_export_eval_and_inference_loader(trained, tmp_path, capsys):
     preds = tmp_path / "preds"
     rc = main(["eval", "--config", str(REPO / "configs" / "demo_cpu.yaml"), "--ckpt", str(run / "best.pt"),
                "--splits", "DIS-VD,DIS-TE1", "--out-dir", str(out), "--save-preds", str(preds),
-               "--device", "cpu", "--set", f"data.root={data}", "--set", "eval.workers=0"])
+               "--device", "cpu", "--set", f"data.root={data}", "--set", "eval.num_workers=0"])
     assert rc == 0
     for split in ("DIS-VD", "DIS-TE1"):
         doc = json.loads((out / f"{split}.json").read_text())
@@ -98,7 +99,7 @@ def test_eval_tta_runs(trained, tmp_path):
     root, data, run = trained
     rc = main(["eval", "--config", str(REPO / "configs" / "demo_cpu.yaml"), "--ckpt", str(run), "--tta",
                "--splits", "DIS-TE1", "--out-dir", str(tmp_path), "--device", "cpu",
-               "--set", f"data.root={data}", "--set", "eval.workers=0"])
+               "--set", f"data.root={data}", "--set", "eval.num_workers=0"])
     assert rc == 0
     doc = json.loads((tmp_path / "DIS-TE1.json").read_text())
     assert doc["meta"]["tta"] is True

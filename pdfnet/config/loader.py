@@ -7,6 +7,8 @@ Rules (all violations raise :class:`ConfigError` naming the key and its source):
 * Unknown keys, wrong types and values outside a ``Literal`` enum are errors.
 * ``--set a.b=c`` overrides are parsed as YAML scalars/lists and then type-checked like YAML values
   (``1e-5`` is accepted for a float field).
+* Keys of :data:`RENAMED` are read under their new name, so older YAML files and the configs stored in
+  older checkpoints keep loading.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ import yaml
 
 from pdfnet.config.schema import Config
 from pdfnet.errors import ConfigError
+
+#: old dotted key -> its current name (one word per concept: ``num_workers`` = DataLoader worker processes,
+#: ``threads`` = threads)
+RENAMED: dict[str, str] = {"eval.workers": "eval.num_workers", "depth.workers": "depth.threads"}
 
 
 def _type_name(tp: Any) -> str:
@@ -127,6 +133,9 @@ def _apply(obj: Any, data: dict, prefix: str, source: str) -> None:
             warnings.warn(f"{source}: '{key}' was never used and is ignored (use '{RETIRED_KEYS[key]}')",
                           stacklevel=2)
             continue
+        if key in RENAMED:
+            key = RENAMED[key]
+            k = key.rsplit(".", 1)[-1]
         if k not in hints:
             valid = ", ".join(sorted(hints))
             raise ConfigError(f"{source}: unknown key '{key}' (valid here: {valid})")
@@ -168,6 +177,7 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 def apply_override(cfg: Config, key: str, value: Any, source: str = "--set") -> None:
     """Set dotted ``key`` on ``cfg`` with CLI-style type conversion."""
+    key = RENAMED.get(key, key)
     obj: Any = cfg
     parts = key.split(".")
     for i, part in enumerate(parts):

@@ -156,7 +156,8 @@ class EvalConfig:
     tta: bool = False
     batch_size: int = 1
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    workers: int = 2
+    num_workers: int = 2
+    """DataLoader worker processes (like ``data.num_workers``; formerly ``eval.workers``)."""
 
 
 @dataclass
@@ -181,8 +182,8 @@ class DepthConfig:
     format: Literal["png", "jpg"] = "png"
     """``png`` (lossless) or ``jpg``: 8-bit JPEG at quality 95, like the release's depth files (they differ
     from the PNGs by JPEG's loss only). The loader prefers ``.png`` when a stem has both."""
-    workers: int = 4
-    """Decode threads and encode/write threads (each)."""
+    threads: int = 4
+    """Decode threads and encode/write threads, each (formerly ``depth.workers``)."""
     target_splits: list[str] | None = None
     """Splits that get ``large_1024`` with ``models: [all]``; null = splits named ``*-TR``."""
     device: str = "auto"

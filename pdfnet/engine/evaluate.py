@@ -129,7 +129,7 @@ def validate(model: nn.Module, val_set: Dataset, cfg: Config, device: torch.devi
     amp = amp_dtype if cfg.train.val_precision == "train" else None
     grid = None
     for prob, batch in iterate_predictions(model, val_set, device=device, amp_dtype=amp, tta=False,
-                                           batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
+                                           batch_size=cfg.eval.batch_size, workers=cfg.eval.num_workers,
                                            info=info, progress="val" if progress else None):
         gt = batch["gt"].to(prob.device)
         acc.update_batch(prob, gt)  # tensors, batched histograms on the device
@@ -177,7 +177,7 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
         ds = build_eval_dataset(cfg.data, split=split, size=size, check=False)  # checked above
         acc = DISMetrics()
         for prob, batch in iterate_predictions(model, ds, device=device, amp_dtype=amp_dtype, tta=tta,
-                                               batch_size=cfg.eval.batch_size, workers=cfg.eval.workers,
+                                               batch_size=cfg.eval.batch_size, workers=cfg.eval.num_workers,
                                                info=info, progress=split if progress else None):
             for i in range(prob.shape[0]):
                 h, w = (int(v) for v in batch["orig_size"][i])
