@@ -397,7 +397,6 @@ def test_corrupt_input_reported_and_nonzero_exit(tiny_model_dir, tmp_path, capsy
 @pytest.mark.parametrize(
     "extra,match",
     [
-        (["--model", "{m}"], "--name is required"),
         (["--model", "{m}", "--name", "a/b"], "invalid depth name"),
         (["--model", "small", "--name", "x"], "only for a custom model"),
         (["--model", "small,base"], "one model"),
@@ -412,6 +411,23 @@ def test_cli_user_errors_exit_2(tiny_model_dir, tmp_path, capsys, extra, match):
     assert rc == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err
+
+
+def test_folder_form_takes_a_custom_model_without_name(tiny_model_dir, tmp_path, capsys):
+    """``--images DIR --out DIR`` writes into ``--out``: no ``--name`` needed for a model directory; the
+    dataset form writes ``depth_<name>`` and asks for it; ``--threads`` and its older name ``--workers``."""
+    imgs = tmp_path / "photos"
+    write_images(imgs, SIZES[:1])
+    for flag in ("--threads", "--workers"):
+        out = tmp_path / f"out{flag}"
+        assert main(["depth", "--images", str(imgs), "--out", str(out), "--model", str(tiny_model_dir),
+                     "--input-size", "28", flag, "1", "--no-progress"]) == 0
+        assert sorted(p.name for p in out.iterdir()) == ["img0.png"]
+    root = tmp_path / "DIS5K"
+    write_images(root / "DIS-TR" / "im", SIZES[:1])
+    capsys.readouterr()
+    assert main(["depth", "--data-root", str(root), "--model", str(tiny_model_dir), "--no-progress"]) == 2
+    assert "--name is required" in capsys.readouterr().err
 
 
 def test_cli_dataset_errors(tmp_path, capsys):

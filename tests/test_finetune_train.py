@@ -19,7 +19,7 @@ from pdfnet.models import build_model
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs" / "demo_cpu.yaml"
 TINY = ["data.size=64", "model.input_size=64", "train.batch_size=2", "train.log_every_steps=1",
-        "train.image_log_every_steps=0", "data.num_workers=0", "eval.workers=0", "train.device=cpu",
+        "train.image_log_every_steps=0", "data.num_workers=0", "eval.num_workers=0", "train.device=cpu",
         "train.precision=fp32", "train.tensorboard=false"]
 
 

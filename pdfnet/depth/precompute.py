@@ -36,12 +36,22 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from pdfnet.depth.estimator import DepthEstimator
-from pdfnet.depth.registry import TARGET_ALIAS, depth_folder_name
+from pdfnet.config import Config
+from pdfnet.depth.estimator import DepthEstimator, load_depth_model
+from pdfnet.depth.registry import (
+    ALL_ALIASES,
+    DEPTH_MODELS,
+    TARGET_ALIAS,
+    depth_folder_name,
+    parse_model_paths,
+    resolve_source,
+    validate_name,
+)
 from pdfnet.errors import UserError
+from pdfnet.utils.device import resolve_device
 from pdfnet.utils.io import ImageReadError, atomic_write_bytes, list_images, read_rgb, write_image
 from pdfnet.utils.layout import data_root, find_splits, image_dir
-from pdfnet.utils.ranks import rank_shard
+from pdfnet.utils.ranks import rank_shard, torchrun_env
 
 log = logging.getLogger(__name__)
 
@@ -473,3 +483,111 @@ def time_depth(
         jobs, [target], bits=bits, batch_size=batch_size, workers=workers, overwrite=True,
         progress=progress, write=False,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# `pdfnet depth`: from the depth config to the maps on disk
+
+
+def parse_models(spec: list[str], name: str | None, *, folder_form: bool = False,
+                 ) -> tuple[list[tuple[str, str]], bool]:
+    """``[(depth name, alias or model id/dir)]`` and whether ``all`` was asked for.
+
+    A custom model (a transformers id or directory) writes ``depth_<name>`` in the dataset form, so it needs
+    ``name`` there; the folder form writes into its output folder and needs no name.
+    """
+    tokens = [t.strip() for item in spec for t in item.split(",") if t.strip()]
+    if not tokens:
+        raise UserError("--model is empty")
+    has_all = "all" in tokens
+    out: list[tuple[str, str]] = []
+    custom = [t for t in tokens if t != "all" and t not in DEPTH_MODELS]
+    if len(custom) > 1:
+        raise UserError(f"at most one custom model per command, got {', '.join(custom)}")
+    if custom and not name and not folder_form:
+        raise UserError(f"--name is required for the custom model {custom[0]!r} (folder depth_<name>)")
+    if name and not custom:
+        raise UserError("--name is only for a custom model id/dir; aliases use their own folder names")
+    for t in tokens:
+        if t == "all":
+            out += [(a, a) for a in ALL_ALIASES]
+        elif t in DEPTH_MODELS:
+            out.append((t, t))
+        else:
+            out.append((validate_name(name) if name else "custom", t))
+    seen: dict[str, str] = {}
+    for n, src in out:
+        if n in seen and seen[n] != src:
+            raise UserError(f"--name {n!r} clashes with the alias of the same name")
+        seen[n] = src
+    return list(seen.items()), has_all
+
+
+def precompute_depth(cfg: Config, *, dataset_root: str | os.PathLike | None = None,
+                     splits: list[str] | None = None, images: str | os.PathLike | None = None,
+                     out: str | os.PathLike | None = None, polarity: str = "auto", overwrite: bool = False,
+                     progress: bool = True) -> DepthRunStats:
+    """Write the depth maps ``cfg.depth`` asks for: every split of a dataset, or one folder of images.
+
+    Dataset form (``dataset_root``): ``<root>/<split>/depth_<name>/<stem>.png`` for
+    every model of ``cfg.depth.models`` (``large_1024`` only for the target splits). Folder form (``images``
+    and ``out``): one model, ``<out>/<stem>.png``. Under ``torchrun`` each rank takes a share of the images.
+
+    Raises:
+        UserError: conflicting or missing arguments, bad values, unknown models or folders.
+    """
+    d = cfg.depth
+    if d.batch_size < 1 or d.threads < 1:
+        raise UserError("--batch-size and --threads must be >= 1")
+    if d.input_size is not None and d.input_size < 14:
+        raise UserError(f"--input-size must be >= 14, got {d.input_size}")
+    folder_form = images is not None or out is not None
+    models, has_all = parse_models(d.models, d.name, folder_form=folder_form)
+    model_paths = parse_model_paths(d.model_paths)
+    if folder_form:
+        if dataset_root or splits:
+            raise UserError("use either --images/--out or --data-root/--splits, not both")
+        if not (images and out):
+            raise UserError("the folder form needs both --images and --out")
+        if len(models) != 1:
+            raise UserError("the folder form takes one model; run once per model (or use --data-root)")
+        jobs = plan_folder(images, out, models[0][0], fmt=d.format)
+    else:
+        root = dataset_root
+        if not root:
+            raise UserError("give --data-root DIR (DIS5K layout) or --images DIR --out DIR")
+        target_splits = None
+        if has_all:
+            if d.target_splits is not None:
+                target_splits = d.target_splits
+            else:
+                target_splits = [s for s in (splits or find_splits(root)) if is_target_split(s)]
+        jobs = plan_dataset(root, [n for n, _ in models], splits=splits, target_splits=target_splits,
+                            fmt=d.format)
+
+    rank, world, local_rank = torchrun_env()
+    device = resolve_device(d.device)
+    if device.type == "cuda" and world > 1 and device.index is None:
+        device = torch.device("cuda", local_rank)
+    dtype = None if d.dtype == "auto" else d.dtype
+    cache: dict[str, torch.nn.Module] = {}  # one copy of weights shared by large and large_1024
+
+    def loader(src: str) -> Callable[[], DepthEstimator]:
+        def load() -> DepthEstimator:
+            source = resolve_source(src, model_paths, d.models_dir)
+            if source not in cache:
+                cache[source] = load_depth_model(source)
+            input_size = None if src == TARGET_ALIAS else d.input_size
+            return DepthEstimator.from_pretrained(
+                src, device=device, dtype=dtype, input_size=input_size, batch_size=d.batch_size,
+                polarity=polarity, model_paths=model_paths, models_dir=d.models_dir, model=cache[source],
+            )
+        return load
+
+    targets = []
+    for name, src in models:
+        spec = DEPTH_MODELS.get(src)
+        size = spec.input_size if spec and (src == TARGET_ALIAS or d.input_size is None) else d.input_size
+        targets.append(DepthTarget(name, loader(src), size or 518))
+    return run_depth(jobs, targets, bits=d.bit_depth, batch_size=d.batch_size, workers=d.threads,
+                     overwrite=overwrite, rank=rank, world_size=world, progress=progress)
