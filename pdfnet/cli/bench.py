@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from pdfnet.bench import foreground as bench_foreground
 from pdfnet.bench import metrics as bench_metrics
+from pdfnet.bench import processes as bench_processes
 from pdfnet.cli.bench_speed import BENCHES as _speed_benches
 from pdfnet.errors import UserError
 from pdfnet.inference.foreground import FOREGROUND_METHODS
@@ -51,6 +52,9 @@ def _register_metrics(bsub: argparse._SubParsersAction) -> None:
                         "eval)")
     p.add_argument("--repeat", type=int, default=3, metavar="N",
                    help="rounds; every time reported is the best of N (default 3)")
+    p.add_argument("--processes", action="store_true",
+                   help="instead: time whole processes (interpreter start and imports included), "
+                        "`pdfnet score` against a reference process")
     p.add_argument("--no-baseline-cached", action="store_true",
                    help="skip the baseline run with precomputed skeletons")
     p.add_argument("--json", metavar="OUT", help="write the full result JSON")
@@ -75,6 +79,17 @@ def _run_metrics(args: argparse.Namespace) -> int:
         raise UserError("--repeat must be >= 1")
     pred_dir, gt_dir, tmp = bench_metrics.bench_inputs(args.pred_dir, args.gt_dir, args.synthetic, args.size,
                                                        args.seed, args.keep)
+    if args.processes:
+        try:
+            res = bench_processes.time_processes(pred_dir, gt_dir, repeat=args.repeat,
+                                                 workers=args.workers or 1)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        print(bench_processes.format_processes(res))
+        if args.json:
+            print(f"wrote {write_json(res, args.json)}")
+        return 0
     try:
         res = bench_metrics.run_benchmark(pred_dir, gt_dir, baseline_cached=not args.no_baseline_cached,
                             workers=args.workers, progress=not args.quiet, repeat=args.repeat)
