@@ -76,6 +76,24 @@ def test_backend_outputs_messages_zip_and_rethreshold(models, tmp_path):
     assert backend.run([]).names == []
 
 
+def test_backend_reads_depth_dir(models, tmp_path):
+    from pdfnet.cli.app_ui import DemoBackend
+
+    rel, _ = models
+    pred = Predictor.from_pretrained(rel, depth_model=None, device="cpu")
+    ddir = tmp_path / "depth"
+    depth = np.random.default_rng(0).random((30, 40)).astype(np.float32)
+    write_image(ddir / "has.png", (depth * 255).astype(np.uint8))
+    backend = DemoBackend(pred, tmp_path, depth_dir=ddir)
+    has = write_image(tmp_path / "in" / "has.jpg", _rgb(30, 40))
+    lacks = write_image(tmp_path / "in" / "lacks.jpg", _rgb(30, 40))
+    res = backend.run([str(has), str(lacks)])
+    assert res.names == ["has.jpg"] and len(res.messages) == 1
+    assert "lacks.jpg: no depth map" in res.messages[0]
+    ref = pred(has, ddir / "has.png", as_uint8=True)
+    np.testing.assert_array_equal(read_gray(res.files["alpha"][0]), ref)
+
+
 # ---------------------------------------------------------------------------------------------- browser
 
 
