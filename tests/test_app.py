@@ -2,20 +2,18 @@
 
 The browser test (marker ``browser``) starts ``pdfnet app`` on 127.0.0.1 with a tiny random checkpoint,
 drives Debian's headless Chromium through Selenium and its ``chromedriver`` (no browser download), uploads
-images, waits for the outputs and checks their size. ``.ci/run`` installs Chromium, chromedriver and the
-``[app]`` extra; where they are missing the test is skipped with the reason. Set ``PDFNET_APP_SCREENSHOT``
-to a path to keep the page's screenshot (``docs/app_screenshot.png`` was made so).
+images, waits for the outputs and checks their size (the browser side lives in ``scripts/app_screenshot.py``).
+``.ci/run`` installs Chromium, chromedriver and the ``[app]`` extra; where they are missing the test is
+skipped with the reason. Set ``PDFNET_APP_SCREENSHOT`` to a path to keep the page's screenshot
+(``docs/app_screenshot.png`` was made so).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -97,91 +95,38 @@ def test_backend_reads_depth_dir(models, tmp_path):
 # ---------------------------------------------------------------------------------------------- browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            pytest.fail(f"pdfnet app exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"pdfnet app did not answer on {url} within {timeout:.0f} s")
-
-
-def _chrome(user_data_dir: Path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1300", f"--user-data-dir={user_data_dir}"):
-        opts.add_argument(flag)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+def _browser_tools():
+    """``scripts/app_screenshot.py`` as a module: starting the app and driving Chromium live there."""
+    spec = importlib.util.spec_from_file_location("app_screenshot", REPO / "scripts" / "app_screenshot.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.mark.browser
 def test_app_in_headless_chromium(models, tmp_path):
-    missing = [n for n in ("chromium", "chromedriver") if shutil.which(n) is None]
-    try:
-        import gradio  # noqa: F401
-        import selenium  # noqa: F401
-    except ImportError as e:
-        missing.append(e.name)
-    if missing:
+    tools = _browser_tools()
+    if missing := tools.missing_tools():
         pytest.skip(f"browser test needs {', '.join(missing)} (.ci/run installs them)")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
     rel, dav2 = models
     imgs = [write_image(tmp_path / "up" / "bird.png", _rgb(60, 90, 1)),
             write_image(tmp_path / "up" / "tall.jpg", _rgb(80, 48, 2))]
     bad = tmp_path / "up" / "corrupt.png"
     bad.write_bytes(b"\x89PNG not really")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen([sys.executable, "-m", "pdfnet.cli.main", "app", "--ckpt", str(rel),
-                             "--depth-model", str(dav2), "--device", "cpu", "--port", str(port),
-                             "--examples", "1"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    port = tools.free_port()
+    app_args = ["--ckpt", str(rel), "--depth-model", str(dav2), "--device", "cpu", "--examples", "1"]
+    proc = tools.start_app(app_args, port, tmp_path / "app.log", tmp_path)
     driver = None
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc, tmp_path / "app.log", timeout=180)
-        driver = _chrome(tmp_path / "chrome-profile")
-        driver.get(url)
-        wait = WebDriverWait(driver, 120)
-        upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#pdfnet-input input[type=file]"))
-        upload.send_keys("\n".join(str(p) for p in [*imgs, bad]))
-        wait.until(lambda d: "corrupt" in d.find_element(By.ID, "pdfnet-input").text)  # all 3 uploaded
-        driver.find_element(By.ID, "pdfnet-run").click()
-        wait.until(lambda d: "Done: 2 image(s)" in d.find_element(By.ID, "pdfnet-status").text)
-        status = driver.find_element(By.ID, "pdfnet-status").text
-        assert "corrupt.png" in status and "cannot decode" in status  # the bad file: a message, no crash
-
-        def sizes(kind):
-            return driver.execute_script(
-                "return Array.from(document.querySelectorAll(arguments[0])).filter(i => i.complete)"
-                ".map(i => [i.naturalWidth, i.naturalHeight]);", f"#pdfnet-{kind} img")
-
-        for kind in ("mask", "alpha", "cutout", "depth"):
-            got = wait.until(lambda d, k=kind: (s := sizes(k)) and len(s) >= 2 and s)
-            assert sorted(map(tuple, got))[:2] == sorted([(90, 60), (48, 80)]), (kind, got)
-        assert wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#pdfnet-download a"))
+        tools.wait_http(url, proc, tmp_path / "app.log", timeout=180)
+        driver = tools.chrome(tmp_path / "chrome-profile")
+        res = tools.upload_and_run(driver, url, [*imgs, bad], n_ok=2)
+        assert "corrupt.png" in res["status"] and "cannot decode" in res["status"]  # a message, no crash
+        for kind, got in res["sizes"].items():  # every output at its input's size
+            assert sorted(got)[:2] == sorted([(90, 60), (48, 80)]), (kind, got)
         # nothing was fetched from anywhere but this server
-        urls = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-        assert urls and all(u.startswith((url, "data:", "blob:")) for u in urls), urls
+        assert res["resources"] and all(u.startswith((url, "data:", "blob:")) for u in res["resources"])
         shot = tmp_path / "app.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
@@ -190,9 +135,4 @@ def test_app_in_headless_chromium(models, tmp_path):
     finally:
         if driver is not None:
             driver.quit()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        tools.stop(proc)
