@@ -135,3 +135,20 @@ def test_hard_half_trains_odd_epochs_on_the_hardest_half_and_resumes_exactly(tmp
     cut = run("cut", 9, "--resume", "auto")
     for k, v in full["model"].items():
         assert torch.equal(v, cut["model"][k]) and torch.equal(v, epoch1["model"][k]), k
+
+
+def test_validation_runs_in_fp32_unless_asked_to_follow_the_training_precision(data):
+    from pdfnet.data import build_eval_dataset
+    from pdfnet.engine.distributed import DistInfo
+    from pdfnet.engine.evaluate import validate
+
+    cfg = load_config(DEMO, [*TINY, f"data.root={data}"])
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    ds = build_eval_dataset(cfg.data)
+    fp32, _ = validate(model, ds, cfg, torch.device("cpu"), None, DistInfo(), progress=False)
+    default, _ = validate(model, ds, cfg, torch.device("cpu"), torch.bfloat16, DistInfo(), progress=False)
+    assert default == fp32 and {"release_F", "release_MAE", "maxF", "maxF_meanPR", "MAE"} <= set(fp32)
+    cfg.train.val_precision = "train"
+    bf16, _ = validate(model, ds, cfg, torch.device("cpu"), torch.bfloat16, DistInfo(), progress=False)
+    assert bf16["release_MAE"] != fp32["release_MAE"]
