@@ -259,3 +259,21 @@ def test_bench_foreground_cli(tmp_path, capsys):
     assert set(res["methods"]) == {"naive", "blur-fusion"} and res["factors"]["blur-fusion"]["f_err"] > 3
     assert "blur-fusion" in capsys.readouterr().out
     assert main(["bench", "foreground", "--methods", "naive,magic"]) == 2
+
+
+@pytest.mark.parametrize("ext,codec", [("mov", "mp4v"), ("webm", "VP80"), ("mkv", "XVID"), ("avi", "MJPG")])
+def test_video_containers_open(tmp_path, ext, codec):
+    from pdfnet.inference.video import is_video, open_video, read_frames
+
+    path = tmp_path / f"clip.{ext.upper()}"  # extensions are case-insensitive
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 8.0, (40, 32))
+    assert vw.isOpened()
+    for i in range(4):
+        vw.write(np.full((32, 40, 3), 40 * i, np.uint8))
+    vw.release()
+    assert is_video(path)
+    cap, info = open_video(path)
+    frames = list(read_frames(cap, path))
+    cap.release()
+    assert (info.width, info.height, info.fps) == (40, 32, 8.0)
+    assert len(frames) == 4 and frames[0].shape == (32, 40, 3) and frames[0].dtype == np.uint8
