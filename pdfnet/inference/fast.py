@@ -10,7 +10,7 @@ option                 what it does                                 parity with 
 ``channels_last``      NHWC weights and inputs (cuDNN/oneDNN         same math, other summation
                        fast paths, no layout transforms)             order: ≤ 1e-4
 ``fast_upconv``        the up-conv stem without the 4S×4S tensor     ≤ 1e-4 (op itself: 1e-5)
-                       (:mod:`pdfnet.bench.upconv`)
+                       (:mod:`pdfnet.models.upconv`)
 ``dtype=bf16/fp16``    ``torch.autocast`` mixed precision            ~1e-2 abs on logits
 ``compile``            ``torch.compile`` (inductor by default)       ≤ 1e-4 in fp32
 ``cudagraphs``         capture the whole forward once per shape      bit-identical to the
