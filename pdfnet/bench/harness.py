@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.provenance import git_info
 
 __all__ = [

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import tempfile
 import types
 import typing
 import warnings
@@ -27,6 +26,7 @@ import yaml
 
 from pdfnet.config.schema import Config
 from pdfnet.errors import ConfigError
+from pdfnet.utils.atomic import atomic_write_bytes
 
 #: old dotted key -> its current name (one word per concept: ``num_workers`` = DataLoader worker processes,
 #: ``threads`` = threads)
@@ -236,14 +236,4 @@ def dump_config(cfg: Config) -> str:
 
 def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     """Write the resolved config atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(dump_config(cfg))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, dump_config(cfg).encode())

@@ -48,7 +48,8 @@ from pdfnet.data.dis5k import (
     split_depths,
 )
 from pdfnet.errors import UserError
-from pdfnet.utils.io import ImageReadError, atomic_write_bytes, read_alpha, read_gray, read_rgb
+from pdfnet.utils.atomic import atomic_write_bytes
+from pdfnet.utils.io import ImageReadError, read_alpha, read_gray, read_rgb
 from pdfnet.utils.layout import find_splits
 from pdfnet.utils.parallel import process_pool
 

@@ -52,7 +52,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pdfnet.errors import UserError
-from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.parallel import process_pool
 
 SPLITS: tuple[str, ...] = ("DIS-TR", "DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")

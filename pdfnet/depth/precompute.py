@@ -48,8 +48,9 @@ from pdfnet.depth.registry import (
     validate_name,
 )
 from pdfnet.errors import UserError
+from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.device import resolve_device
-from pdfnet.utils.io import ImageReadError, atomic_write_bytes, list_images, read_rgb, write_image
+from pdfnet.utils.io import ImageReadError, list_images, read_rgb, write_image
 from pdfnet.utils.layout import data_root, find_splits, image_dir
 from pdfnet.utils.ranks import rank_shard, torchrun_env
 

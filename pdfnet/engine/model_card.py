@@ -22,7 +22,7 @@ import yaml
 from pdfnet.config.loader import dump_config
 from pdfnet.config.schema import Config
 from pdfnet.errors import UserError
-from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.atomic import atomic_write_bytes
 
 CARD_NAME = "README.md"
 LICENSE = "mit"

@@ -30,7 +30,7 @@ from pathlib import Path
 from pdfnet.config import Config, dump_config
 from pdfnet.engine import distributed as D
 from pdfnet.errors import UserError
-from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.provenance import environment_info, git_info
 
 try:  # POSIX advisory locks; without them the lock falls back to the PID check alone

@@ -29,6 +29,7 @@ from torch import nn
 from pdfnet.config import Config, load_config, save_config
 from pdfnet.errors import CheckpointError, UserError
 from pdfnet.models import build_model, official
+from pdfnet.utils.atomic import atomic_path
 
 TRAIN_STATE_FORMAT = "pdfnet-train-state"
 TRAIN_STATE_VERSION = 1
@@ -115,14 +116,8 @@ def export_release(model_or_state: nn.Module | Mapping[str, torch.Tensor], cfg: 
           else dict(model_or_state))
     # safetensors refuses aliased storage; a contiguous clone per tensor keeps every key.
     sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{RELEASE_WEIGHTS}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(sd, tmp, metadata={"format": "pt", "producer": "pdfnet"})
-        os.replace(tmp, out_dir / RELEASE_WEIGHTS)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out_dir / RELEASE_WEIGHTS) as tmp:
+        save_file(sd, str(tmp), metadata={"format": "pt", "producer": "pdfnet"})
     save_config(cfg, out_dir / RELEASE_CONFIG)
     return out_dir / RELEASE_WEIGHTS
 

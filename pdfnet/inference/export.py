@@ -23,7 +23,6 @@ Graph contract (also stored as ONNX metadata):
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from pdfnet.errors import UserError
+from pdfnet.utils.atomic import atomic_path
 from pdfnet.utils.normalize import minmax_normalize
 
 #: ONNX tolerance for ``check``: |onnxruntime − PyTorch| on the logits, fp32 CPU. Measured on random
@@ -139,14 +139,8 @@ def export_onnx(
     }
     for k, v in meta.items():
         onnx_program.model.metadata_props[k] = v
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx_program.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        onnx_program.save(str(tmp))
     report = ExportReport(path=path, opset=opset, size=size, dynamic_batch=dynamic_batch)
     if check:
         report.max_abs_diff = verify_onnx(net, path, size=size, batches=(1, 3) if dynamic_batch else (1,),

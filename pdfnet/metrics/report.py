@@ -34,7 +34,7 @@ from pdfnet.errors import UserError
 from pdfnet.metrics.dis import DISMetrics
 from pdfnet.metrics.folders import RESULT_SCHEMA, json_safe, result_document
 from pdfnet.metrics.published import PUBLISHED, PUBLISHED_SOURCE
-from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.atomic import atomic_write_bytes
 
 SPLIT_ORDER: tuple[str, ...] = ("DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4", "DIS-TE(all)")
 TE_SPLITS: tuple[str, ...] = ("DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pdfnet.utils.io import atomic_write_bytes
+from pdfnet.utils.atomic import atomic_write_bytes
 
 # scikit-image's Zhang-Suen lookup table (0 keep, 1 first sub-iteration, 2 second, 3 both)
 _LUT = np.array([

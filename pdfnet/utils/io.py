@@ -9,7 +9,6 @@ interrupted run never leaves a truncated image behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from pdfnet.errors import ImageReadError, UserError
+from pdfnet.utils.atomic import atomic_write_bytes
 
 IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Video containers ``pdfnet predict`` hands to OpenCV's video reader (FFmpeg backend).
@@ -103,21 +103,6 @@ def read_gray_float(path: str | os.PathLike) -> np.ndarray:
     img = read_gray(path, keep_16bit=True)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     return img.astype(np.float32) / scale
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray, rgb: bool = True) -> Path:
