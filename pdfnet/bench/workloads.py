@@ -31,6 +31,7 @@ from pdfnet.engine.optim import build_optimizer
 from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.losses import PDFNetLoss
 from pdfnet.models import build_model
+from pdfnet.utils.normalize import minmax_normalize, normalize_image
 from pdfnet.utils.precision import DTYPES, amp_precision, autocast
 
 __all__ = [
@@ -371,8 +372,6 @@ def predict_cases(
     at a time, like the official demo."""
     size = cfg.input_size
     master = _seeded_model(cfg, with_depth_decoder=False)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     rng = np.random.default_rng(0)
     host_imgs = [torch.from_numpy(rng.integers(0, 256, (*image_hw, 3), dtype=np.uint8))
                  for _ in range(batch_size)]
@@ -387,7 +386,6 @@ def predict_cases(
         def setup() -> Step:
             est = _depth_estimator(depth_spec, device, ddt, batch_size, depth_input_size)
             runner = FastInference(copy.deepcopy(master), device, opts)
-            m, s = mean.to(device), std.to(device)
 
             def step() -> list[np.ndarray]:
                 imgs = [im.to(device, non_blocking=True) for im in host_imgs]
@@ -397,10 +395,7 @@ def predict_cases(
                 rgb = torch.stack(imgs).permute(0, 3, 1, 2).float().div_(255.0)
                 rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False)
                 dep = F.interpolate(depths / 255.0, size=(size, size), mode="bilinear", align_corners=False)
-                lo = dep.amin(dim=(1, 2, 3), keepdim=True)
-                hi = dep.amax(dim=(1, 2, 3), keepdim=True)
-                dep = (dep - lo) / (hi - lo).clamp_min(1e-8)
-                logits = runner((rgb - m) / s, dep)
+                logits = runner(normalize_image(rgb), minmax_normalize(dep, "per_sample"))
                 prob = F.interpolate(torch.sigmoid(logits), size=image_hw, mode="bilinear",
                                      align_corners=False)
                 return list((prob * 255.0).round_().to(torch.uint8).cpu().numpy())

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from pdfnet.utils.ranks import torchrun_env
+
 __all__ = ["RUN_PACKAGES", "environment_info", "git_info", "package_versions"]
 
 #: Distributions whose versions a training run records.
@@ -61,7 +63,7 @@ def environment_info(dists: Sequence[str] = RUN_PACKAGES) -> dict:
         "hostname": socket.gethostname(),
         "argv": list(sys.argv),
         "cpu_count": os.cpu_count(),
-        "world_size": int(os.environ.get("WORLD_SIZE", "1") or 1),
+        "world_size": torchrun_env()[1],
         **package_versions(dists),
     }
     torch = sys.modules.get("torch")
