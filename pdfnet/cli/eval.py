@@ -15,9 +15,11 @@ from pathlib import Path
 
 from pdfnet.cli import score
 from pdfnet.cli.common import add_config_args, config_from_args
+from pdfnet.config import Config
 from pdfnet.errors import UserError
 
-_MODEL_ONLY = ("config", "ckpt", "splits", "save_preds", "out_dir", "device")
+_MODEL_ONLY = ("config", "ckpt", "splits", "save_preds", "out_dir", "device", "batch_size", "precision",
+               "num_workers")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -27,9 +29,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_config_args(m)
     m.add_argument("--ckpt", metavar="CKPT", help="checkpoint to evaluate")
     m.add_argument("--splits", nargs="+", metavar="SPLIT",
-                   help="DIS splits to evaluate (default: the config's eval.splits)")
+                   help="DIS splits to evaluate (eval.splits; comma lists work too)")
     m.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="run the 6-pass flip x scale TTA (default: the config's eval.tta)")
+                   help="run the 6-pass flip x scale TTA (eval.tta)")
+    m.add_argument("--batch-size", type=int, metavar="N", help="images per forward (eval.batch_size)")
+    m.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="autocast (eval.precision)")
+    m.add_argument("--num-workers", type=int, metavar="N",
+                   help="DataLoader worker processes (eval.num_workers)")
     m.add_argument("--save-preds", metavar="DIR", help="also write the predictions as PNGs")
     m.add_argument("--out-dir", metavar="DIR",
                    help="where per-split JSONs and the report go (default: eval/ beside the checkpoint)")
@@ -68,15 +74,27 @@ def _split_list(values: list[str] | None) -> list[str] | None:
     return [s.strip() for v in values for s in v.split(",") if s.strip()]
 
 
+def _eval_config(args: argparse.Namespace) -> Config:
+    """The config (file, --set), then the flags on top: each is an alias of an ``eval.*`` key."""
+    cfg = config_from_args(args)
+    e = cfg.eval
+    e.splits = _split_list(args.splits) or list(e.splits)
+    for key in ("tta", "batch_size", "precision", "num_workers"):
+        if getattr(args, key) is not None:
+            setattr(e, key, getattr(args, key))
+    if e.batch_size < 1 or e.num_workers < 0:
+        raise UserError("--batch-size must be >= 1 and --num-workers >= 0")
+    return cfg
+
+
 def _run_model(args: argparse.Namespace) -> int:
     # deferred: the checkpoint path needs torch; scoring saved predictions (above) must start without it
     from pdfnet.engine import distributed as D
     from pdfnet.engine.evaluate import evaluate_model
     from pdfnet.utils.device import resolve_device
 
-    cfg = config_from_args(args)
-    splits = _split_list(args.splits) or list(cfg.eval.splits)
-    tta = cfg.eval.tta if args.tta is None else bool(args.tta)
+    cfg = _eval_config(args)
+    splits, tta = cfg.eval.splits, cfg.eval.tta
     ckpt = Path(args.ckpt)
     if not ckpt.exists():
         raise UserError(f"--ckpt: {ckpt} does not exist")
