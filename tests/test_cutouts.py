@@ -226,6 +226,13 @@ def test_cli_video_keeps_frames_size_fps(release, dav2, tmp_path, capsys):
     agree = (mask >= 128) == (first[..., 3] >= 128)
     assert agree.mean() > 0.95
     assert sorted(p.name for p in out.iterdir()) == ["my clip_cutout", "my clip_mask.mp4"]  # no temp files
+    # precomputed depth folders are for images: a video given with --depth-dir is one line, nothing written
+    (tmp_path / "depth").mkdir()
+    rc = main(["predict", "--ckpt", str(release), "--input", str(clip), "--output", str(tmp_path / "o2"),
+               "--depth-dir", str(tmp_path / "depth"), "--device", "cpu", "--no-progress"])
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "skipped" in ln]
+    assert rc == 1 and len(lines) == 1 and "my clip.mp4" in lines[0] and "--depth-dir" in lines[0]
+    assert list((tmp_path / "o2").iterdir()) == []
 
 
 def test_video_api_matches_image_predictions(release, dav2, tmp_path):
