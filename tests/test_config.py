@@ -186,3 +186,13 @@ def test_renamed_keys_still_load(tmp_path):
     cfg = load_config(old, ["eval.workers=1"])
     assert cfg.eval.num_workers == 1 and cfg.depth.threads == 5
     assert "workers" not in dump_config(cfg).split("depth:")[1]  # saved under the new names
+
+
+def test_data_size_follows_model_input_size_unless_set(tmp_path):
+    assert load_config(None, ["model.input_size=512"]).data.size == 512
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  input_size: 256\n")
+    assert load_config(f).data.size == 256
+    assert load_config(f, ["data.size=128"]).data.size == 128  # an explicit value is kept
+    f.write_text("model:\n  input_size: 256\ndata:\n  size: 320\n")
+    assert load_config(f).data.size == 320

@@ -200,9 +200,18 @@ def apply_override(cfg: Config, key: str, value: Any, source: str = "--set") -> 
             setattr(obj, part, _coerce(value, tp, key, source, from_cli=True))
 
 
+def _sets(data: dict, section: str, key: str) -> bool:
+    return isinstance(data.get(section), dict) and key in data[section]
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequence[str] = ()) -> Config:
-    """Build a validated :class:`Config` from defaults ⊕ optional base ⊕ YAML ⊕ ``--set`` overrides."""
+    """Build a validated :class:`Config` from defaults ⊕ optional base ⊕ YAML ⊕ ``--set`` overrides.
+
+    ``data.size`` follows ``model.input_size`` unless a file or an override sets it (the network's input
+    side is one value; setting both differently stays an error where it matters, in training).
+    """
     cfg = Config()
+    size_given = False
     if path is not None:
         path = Path(path)
         data = _read_yaml(path)
@@ -215,10 +224,15 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequenc
             if "base" in base_data:
                 raise ConfigError(f"{base_path}: a base config may not have its own 'base' (one level only)")
             _apply(cfg, base_data, "", str(base_path))
+            size_given = _sets(base_data, "data", "size")
         _apply(cfg, data, "", str(path))
+        size_given = size_given or _sets(data, "data", "size")
     for item in overrides:
         key, value = parse_override(item)
         apply_override(cfg, key, value)
+        size_given = size_given or key == "data.size"
+    if not size_given:
+        cfg.data.size = cfg.model.input_size
     return cfg
 
 

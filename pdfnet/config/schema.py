@@ -52,6 +52,7 @@ class DataConfig:
     ``val_seed`` and left out of training."""
     val_seed: int = 0
     size: int = 1024
+    """Training/validation resize side; follows ``model.input_size`` when a config leaves it out."""
     train_depths: list[str] = field(default_factory=lambda: ["small", "base", "large"])
     """Input pseudo-depths drawn uniformly per training sample (the release's 1/3 each)."""
     eval_depth: str = "large"
