@@ -28,8 +28,9 @@ neither side's timing includes; each eval run still starts its own pool from it.
 A *round* is the per-image pass followed by the two eval runs; with ``repeat`` rounds every time is the
 minimum over the rounds (noise on a shared machine only ever adds time), so the ratios are reproducible.
 
-:func:`synthetic_dataset` writes a DIS-like synthetic set (wires, meshes with holes, trees, solid blobs with
-holes; predictions blurred / noisy / shifted / low-res / range-compressed) for benchmarks at larger sizes.
+:func:`synthetic_dataset` writes a DIS-like synthetic set (the objects of ``pdfnet synth``: wires, meshes,
+trees, solids with holes, wheels, mixtures; predictions blurred / noisy / shifted / low-res /
+range-compressed) for benchmarks at larger sizes.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pdfnet.bench.reference import ReferenceEvaluator
+from pdfnet.data.synth import OBJECT_KINDS, object_mask
 from pdfnet.errors import UserError
 from pdfnet.metrics.dis import DISMetrics
 from pdfnet.metrics.folders import (
@@ -66,67 +68,11 @@ from pdfnet.utils.parallel import process_pool
 # synthetic DIS-like data
 
 
-def _wires(rng: np.random.Generator, m: np.ndarray, n: int) -> None:
-    h, w = m.shape
-    for _ in range(n):
-        pts = [(rng.uniform(0, w), rng.uniform(0, h))]
-        ang = rng.uniform(0, 2 * np.pi)
-        for _ in range(int(rng.integers(5, 30))):
-            ang += rng.normal(0, 0.4)
-            step = rng.uniform(0.02, 0.08) * min(h, w)
-            pts.append((pts[-1][0] + step * np.cos(ang), pts[-1][1] + step * np.sin(ang)))
-        cv2.polylines(m, [np.round(np.array(pts)).astype(np.int32)], False, 255, int(rng.integers(1, 4)))
-
-
-def _mesh(rng: np.random.Generator, m: np.ndarray) -> None:
-    h, w = m.shape
-    x0, y0 = int(rng.uniform(0, 0.3) * w), int(rng.uniform(0, 0.3) * h)
-    x1, y1 = int(rng.uniform(0.7, 1.0) * w), int(rng.uniform(0.7, 1.0) * h)
-    step = int(rng.integers(max(6, min(h, w) // 60), max(8, min(h, w) // 15)))
-    t = int(rng.integers(1, 3))
-    for x in range(x0, x1, step):
-        cv2.line(m, (x, y0), (x, y1), 255, t)
-    for y in range(y0, y1, step):
-        cv2.line(m, (x0, y), (x1, y), 255, t)
-    cv2.rectangle(m, (x0, y0), (x1, y1), 255, max(2, step // 3))
-
-
-def _tree(rng: np.random.Generator, m: np.ndarray, x: float, y: float, ang: float, length: float,
-          thick: float, depth: int) -> None:
-    if depth == 0 or length < 3:
-        return
-    x2, y2 = x + length * np.cos(ang), y + length * np.sin(ang)
-    cv2.line(m, (int(x), int(y)), (int(x2), int(y2)), 255, max(1, int(round(thick))))
-    for s in (-1, 1):
-        _tree(rng, m, x2, y2, ang + s * rng.uniform(0.2, 0.7), length * rng.uniform(0.6, 0.8),
-              thick * 0.7, depth - 1)
-
-
-def _blobs(rng: np.random.Generator, m: np.ndarray) -> None:
-    h, w = m.shape
-    for _ in range(int(rng.integers(1, 4))):
-        c = (int(rng.uniform(0.2, 0.8) * w), int(rng.uniform(0.2, 0.8) * h))
-        ax = (int(rng.uniform(0.1, 0.35) * w), int(rng.uniform(0.1, 0.35) * h))
-        cv2.ellipse(m, c, ax, float(rng.uniform(0, 180)), 0, 360, 255, -1)
-    for _ in range(int(rng.integers(3, 12))):
-        c = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
-        cv2.circle(m, c, int(rng.uniform(0.01, 0.05) * min(h, w)), 0, -1)
-
-
 def synthetic_pair(rng: np.random.Generator, h: int, w: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """One DIS-like ``(gt_u8, pred_u8)`` pair of size ``h x w``; kind in wires/mesh/tree/blob/mixed."""
-    m = np.zeros((h, w), np.uint8)
-    if kind in ("wires", "mixed"):
-        _wires(rng, m, int(rng.integers(3, 12)))
-    if kind in ("mesh", "mixed"):
-        _mesh(rng, m)
-    if kind == "tree":
-        _tree(rng, m, w / 2, h - 1, -np.pi / 2, h * 0.3, max(2.0, min(h, w) / 80), 8)
-    if kind in ("blob", "mixed"):
-        _blobs(rng, m)
-    if not m.any():
-        cv2.circle(m, (w // 2, h // 2), max(2, min(h, w) // 8), 255, -1)
-    gt = m
+    """One DIS-like ``(gt_u8, pred_u8)`` pair of size ``h x w``: the GT is an object of the synthetic
+    dataset (:func:`pdfnet.data.synth.object_mask`, ``kind`` in its ``OBJECT_KINDS``), the prediction a
+    blurred / noisy / shifted / low-res / range-compressed version of it with spurious blobs and holes."""
+    gt = object_mask(rng, kind, h, w)
     f = gt.astype(np.float32) / 255
     mode = rng.integers(0, 4)
     if mode == 0:
@@ -153,7 +99,7 @@ def synthetic_dataset(out: str | os.PathLike, n: int, size: tuple[int, int] = (1
                       seed: int = 0) -> tuple[Path, Path]:
     """Write ``n`` synthetic pairs to ``<out>/gt`` and ``<out>/pred``; returns ``(pred_dir, gt_dir)``."""
     out = Path(out)
-    kinds = ("wires", "mesh", "tree", "blob", "mixed")
+    kinds = OBJECT_KINDS
     for i in range(n):
         rng = np.random.default_rng([seed, i])
         gt, pred = synthetic_pair(rng, size[0], size[1], kinds[i % len(kinds)])

@@ -301,6 +301,18 @@ def _object_alpha(rng: np.random.Generator, kind: str, h: int, w: int) -> np.nda
     return alpha
 
 
+def object_mask(rng: np.random.Generator, kind: str, h: int, w: int) -> np.ndarray:
+    """A DIS-like object's binary mask, uint8 ``[h, w]`` (0/255: coverage ≥ 0.5), ``kind`` in
+    :data:`OBJECT_KINDS`: the shapes of the synthetic dataset, also the GT of ``pdfnet bench metrics``."""
+    if kind not in _DRAW:
+        raise ValueError(f"kind must be one of {', '.join(OBJECT_KINDS)}, got {kind!r}")
+    return _binary(_object_alpha(rng, kind, h, w))
+
+
+def _binary(alpha: np.ndarray) -> np.ndarray:
+    return np.where(alpha >= 0.5, 255, 0).astype(np.uint8)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Scenes
 
@@ -438,7 +450,7 @@ def render_scene(
     depth = bg_depth * (1 - alpha) + _object_depth(rng, h, w) * alpha
     return {
         "image": np.clip(np.round(img), 0, 255).astype(np.uint8),
-        "gt": np.where(alpha >= 0.5, 255, 0).astype(np.uint8),
+        "gt": _binary(alpha),
         "alpha": alpha,
         "depth": depth,
         "depths": {m: _degrade(rng, depth, m) for m in DEPTH_MODELS},
