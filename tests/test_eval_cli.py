@@ -114,11 +114,11 @@ def test_ckpt_runs_the_engine_evaluation(tmp_path, monkeypatch, capsys):
     ckpt.write_bytes(b"")
     args = ["eval", "--config", str(cfg), "--ckpt", str(ckpt), "--splits", "DIS-VD,DIS-TE1", "--tta",
             "--out-dir", str(tmp_path / "o"), "--device", "cpu", "--batch-size", "3", "--num-workers", "0",
-            "--precision", "bf16"]
+            "--precision", "bf16", "--fast"]
     assert main(args) == 0
     assert seen["ckpt"] == ckpt and seen["splits"] == ["DIS-VD", "DIS-TE1"] and seen["tta"] is True
     e = seen["cfg"].eval  # the flags are aliases of eval.* keys
-    assert (e.batch_size, e.num_workers, e.precision, e.tta) == (3, 0, "bf16", True)
+    assert (e.batch_size, e.num_workers, e.precision, e.tta, e.fast) == (3, 0, "bf16", True, True)
     assert seen["out_dir"] == tmp_path / "o"
     assert "DIS-TE1" in capsys.readouterr().out
 

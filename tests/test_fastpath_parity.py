@@ -20,11 +20,13 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 from helpers import official_expected, official_fixture, official_keys_path, tiny_model_config
 
 from pdfnet.bench.workloads import make_inputs
+from pdfnet.inference import Predictor
 from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.models import build_model
 
@@ -239,3 +241,25 @@ def test_gpu_train_step_has_no_host_sync(tiny):
         step()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_best_fast_path_for_the_device_keeps_fp32_outputs(tiny):
+    """``--fast`` (FastPathOptions.best_for) is exact-to-1e-5 in fp32 and keeps the requested dtype."""
+    model, x, ref = tiny
+    opts = FastPathOptions.best_for("cpu")
+    assert opts.dtype == "fp32" and opts.fast_upconv and not opts.compile and not opts.cudagraphs
+    assert FastPathOptions.best_for("cpu", "bf16").dtype == "bf16"
+    torch.testing.assert_close(_run(model, x, opts), ref, rtol=0, atol=1e-5)
+
+
+def test_predictor_fast_equals_plain(tiny):
+    """Predictor(fast=True) converts the model in place and gives the same masks (any image size)."""
+    model = tiny[0]
+    rng = np.random.default_rng(0)
+    rgbs = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((50, 70), (64, 64))]
+    depths = [rng.random(r.shape[:2]).astype(np.float32) for r in rgbs]
+    plain = Predictor(copy.deepcopy(model), size=TINY.input_size, device="cpu", batch_size=2)
+    fast = Predictor(copy.deepcopy(model), size=TINY.input_size, device="cpu", batch_size=2, fast=True)
+    assert fast.model.head.fast_stem and not plain.model.head.fast_stem
+    for a, b in zip(plain(rgbs, depths), fast(rgbs, depths)):
+        np.testing.assert_allclose(b, a, atol=1e-5)

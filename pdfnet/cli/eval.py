@@ -19,7 +19,7 @@ from pdfnet.config import Config
 from pdfnet.errors import UserError
 
 _MODEL_ONLY = ("config", "ckpt", "splits", "save_preds", "out_dir", "device", "batch_size", "precision",
-               "num_workers")
+               "num_workers", "fast")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -36,6 +36,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     m.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="autocast (eval.precision)")
     m.add_argument("--num-workers", type=int, metavar="N",
                    help="DataLoader worker processes (eval.num_workers)")
+    m.add_argument("--fast", action="store_true", default=None,
+                   help="the device's inference fast path (eval.fast; docs/benchmarks.md)")
     m.add_argument("--save-preds", metavar="DIR", help="also write the predictions as PNGs")
     m.add_argument("--out-dir", metavar="DIR",
                    help="where per-split JSONs and the report go (default: eval/ beside the checkpoint)")
@@ -79,7 +81,7 @@ def _eval_config(args: argparse.Namespace) -> Config:
     cfg = config_from_args(args)
     e = cfg.eval
     e.splits = _split_list(args.splits) or list(e.splits)
-    for key in ("tta", "batch_size", "precision", "num_workers"):
+    for key in ("tta", "batch_size", "precision", "num_workers", "fast"):
         if getattr(args, key) is not None:
             setattr(e, key, getattr(args, key))
     if e.batch_size < 1 or e.num_workers < 0:

@@ -45,6 +45,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default auto)")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"),
                    help="fp32, or autocast to fp16/bf16 (default fp32)")
+    p.add_argument("--fast", action="store_true",
+                   help="the device's fast path (exact fast up-conv stem, channels_last; docs/benchmarks.md)")
     p.add_argument("--save", default=",".join(DEFAULT_SAVE), metavar="KINDS",
                    help=f"comma-separated outputs among {','.join(OUTPUT_KINDS)} "
                         f"(default {','.join(DEFAULT_SAVE)})")
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_pretrained(
         args.ckpt, depth_model=None if args.depth_dir else args.depth_model, device=args.device,
         dtype=args.dtype, size=args.size, tta=args.tta, batch_size=args.batch_size,
+        fast=args.fast,
     )
     report = predict_files(predictor, inputs, args.output, save=save, depth_dir=args.depth_dir,
                            threshold=args.threshold, progress=args.progress, background=background,

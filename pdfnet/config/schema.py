@@ -159,6 +159,8 @@ class EvalConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     num_workers: int = 2
     """DataLoader worker processes (like ``data.num_workers``; formerly ``eval.workers``)."""
+    fast: bool = False
+    """The device's inference fast path (exact fast up-conv stem, channels_last; ``--fast``)."""
 
 
 @dataclass

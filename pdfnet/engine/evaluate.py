@@ -30,6 +30,7 @@ from pdfnet.engine import distributed as D
 from pdfnet.engine.events import image_grid
 from pdfnet.errors import UserError
 from pdfnet.inference.checkpoint import load_model_for_inference
+from pdfnet.inference.fast import FastPathOptions, apply_fast_path
 from pdfnet.inference.predictor import model_size_step
 from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
 from pdfnet.inference.tta import tta_logits
@@ -151,7 +152,7 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
 
     Args:
         cfg: config for the data (``data.root``, ``data.eval_depth``) and ``eval.*`` (batch size, workers,
-            precision); the model's architecture comes from the checkpoint.
+            precision, fast); the model's architecture comes from the checkpoint.
         ckpt: anything :func:`pdfnet.inference.checkpoint.load_model_for_inference` accepts.
         splits: split folder names under ``data.root``.
         out_dir: where ``<split>.json``, the tables and the plots go.
@@ -169,6 +170,8 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
     info = D.current_info()
     check_data(cfg.data, eval_splits=splits, progress=progress and info.is_main)  # every split, before work
     model, model_cfg = load_model_for_inference(ckpt, device)
+    if cfg.eval.fast:
+        apply_fast_path(model, FastPathOptions.best_for(device))
     size = int(size or model_cfg.model.input_size)
     amp_dtype, _ = amp_precision(cfg.eval.precision, device)
     out_dir = Path(out_dir)

@@ -33,9 +33,7 @@ from torch import nn
 
 from pdfnet.utils.precision import DTYPES, autocast
 
-__all__ = ["FastPathOptions", "FastInference", "set_fast_upconv", "supports_fast_upconv"]
-
-
+__all__ = ["FastPathOptions", "FastInference", "apply_fast_path", "set_fast_upconv", "supports_fast_upconv"]
 
 @dataclass(frozen=True)
 class FastPathOptions:
@@ -69,6 +67,19 @@ class FastPathOptions:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+
+    @classmethod
+    def best_for(cls, device: torch.device | str, dtype: str = "fp32") -> FastPathOptions:
+        """The fast path ``--fast`` selects for ``device`` at ``dtype`` (measured: docs/benchmarks.md).
+
+        Both devices get the exact fast up-conv stem and channels_last (NHWC convs: oneDNN on CPU, cuDNN
+        on CUDA; no layout reorders around each conv) — switches that keep fp32 outputs equal to 1e-4
+        and apply to any caller (the predictor and evaluation too, with their own batch shapes and TTA).
+        ``torch.compile`` and CUDA graphs stay explicit options: compile takes minutes (and did not pay
+        on a 2-core CPU), graphs need fixed shapes.
+        """
+        torch.device(device)  # validates the device string
+        return cls(dtype=dtype, channels_last=True, fast_upconv=True)
 
     def label(self) -> str:
         """Short human-readable name, e.g. ``bf16+cl+upconv+compile``."""
@@ -105,6 +116,19 @@ def set_fast_upconv(model: nn.Module, enable: bool = True) -> None:
     if not supports_fast_upconv(model):
         raise ValueError("this model's up-conv head has no fast stem (head.fast_stem)")
     model.head.fast_stem = bool(enable)
+
+
+def apply_fast_path(model: nn.Module, options: FastPathOptions) -> nn.Module:
+    """Apply the model-side switches of ``options`` in place (channels_last weights, fast up-conv stem).
+
+    The forward-side ones (autocast dtype, compile, CUDA graphs) belong to the caller (:class:`FastInference`,
+    the predictor, evaluation). Returns ``model``.
+    """
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if options.fast_upconv:
+        set_fast_upconv(model, True)
+    return model
 
 
 class _GraphedCallable:
@@ -163,11 +187,7 @@ class FastInference:
             raise ValueError("cudagraphs needs a CUDA device")
         if opts.dtype == "fp16" and self.device.type == "cpu":
             raise ValueError("fp16 autocast is not supported for this model on CPU; use bf16 or fp32")
-        self.model = model.to(self.device).eval()
-        if opts.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        if opts.fast_upconv:
-            set_fast_upconv(self.model, True)
+        self.model = apply_fast_path(model.to(self.device).eval(), opts)
         if self.device.type == "cuda" and opts.tf32 is not None:
             torch.backends.cuda.matmul.allow_tf32 = opts.tf32
             torch.backends.cudnn.allow_tf32 = opts.tf32

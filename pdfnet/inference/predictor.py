@@ -30,6 +30,7 @@ from torch import nn
 from pdfnet.depth import DepthEstimator
 from pdfnet.errors import UserError
 from pdfnet.inference.checkpoint import load_model_for_inference
+from pdfnet.inference.fast import FastPathOptions, apply_fast_path
 from pdfnet.inference.foreground import (
     DEFAULT_FOREGROUND,
     Background,
@@ -100,6 +101,8 @@ class Predictor:
             Optional when depth maps are always passed in.
         tta: default for the 6-pass flip × scale TTA (overridable per call).
         batch_size: images per model forward.
+        fast: the device's fast path (:meth:`pdfnet.inference.fast.FastPathOptions.best_for`: exact fast
+            up-conv stem, channels_last; fp32 results equal to 1e-4), applied to ``model`` in place.
     """
 
     def __init__(
@@ -112,10 +115,14 @@ class Predictor:
         depth_estimator: DepthFn | None = None,
         tta: bool = False,
         batch_size: int = 1,
+        fast: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         self.model = model.to(self.device).eval()
+        self.fast = bool(fast)
+        if self.fast:
+            apply_fast_path(self.model, FastPathOptions.best_for(self.device))
         self.size_step = model_size_step(self.model)
         check_model_size(self.model, int(size), self.size_step)
         self.size = int(size)
@@ -139,6 +146,7 @@ class Predictor:
         tta: bool = False,
         batch_size: int = 1,
         depth_input_size: int | None = None,
+        fast: bool = False,
     ) -> Predictor:
         """Load a checkpoint (and a Depth Anything V2 model) into a ready :class:`Predictor`.
 
@@ -156,6 +164,7 @@ class Predictor:
             tta: default TTA setting.
             batch_size: images per forward (PDFNet and the depth model).
             depth_input_size: DAv2 input short side; default the alias's (518, the DAv2 default).
+            fast: the device's fast path for PDFNet (see the class).
         """
         dev = resolve_device(device)
         dt = resolve_dtype(dtype)
@@ -164,7 +173,7 @@ class Predictor:
         if depth_model is not None:
             estimator = load_depth_estimator(depth_model, dev, dt, depth_input_size, batch_size)
         return cls(model, size=size or cfg.model.input_size, device=dev, dtype=dt,
-                   depth_estimator=estimator, tta=tta, batch_size=batch_size)
+                   depth_estimator=estimator, tta=tta, batch_size=batch_size, fast=fast)
 
     # ------------------------------------------------------------------------------------------ API
 
