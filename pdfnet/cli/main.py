@@ -5,7 +5,12 @@ aliases. ``pdfnet --help`` and ``--version`` import none of them; ``pdfnet <comm
 command's module only, so commands that need no tensors (``config``, ``report``, ``score``, ``data check``)
 start without torch. A subcommand module exposes ``configure(parser)``, which adds its arguments (and its
 ``description``) and sets ``func`` to a callable ``(args) -> int``; it only parses and calls library code.
-User errors (:class:`pdfnet.errors.UserError`) exit with code 2 and one line on stderr.
+Every failure a user can meet ends as one line on stderr, never a traceback:
+:class:`pdfnet.errors.UserError` exits with its ``exit_code`` (2: a bad input or value; 1:
+:class:`~pdfnet.errors.FileSystemError`, the work failed), any other ``OSError`` (disk full,
+permission denied, read-only file system, a path of the wrong kind …) is turned into a
+:class:`~pdfnet.errors.FileSystemError` naming the path and what to do (exit 1), and running out of
+host memory is one line too (exit 1).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sys
 from typing import NamedTuple
 
 from pdfnet import __version__
-from pdfnet.errors import UserError
+from pdfnet.errors import UserError, file_system_error
 
 
 class Command(NamedTuple):
@@ -83,11 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"pdfnet {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(args.command, e, e.exit_code)
+    except OSError as e:
+        return _fail(args.command, file_system_error(e), 1)
+    except MemoryError:
+        return _fail(args.command, "out of memory (use smaller inputs, a smaller --batch-size or fewer "
+                                   "workers)", 1)
     except KeyboardInterrupt:
         print(f"pdfnet {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(command: str, message: object, code: int) -> int:
+    print(f"pdfnet {command}: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

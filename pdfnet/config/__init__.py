@@ -3,6 +3,7 @@
 from pdfnet.config.loader import (
     ConfigError,
     apply_override,
+    check_ranges,
     config_to_dict,
     dump_config,
     load_config,
@@ -21,6 +22,6 @@ from pdfnet.config.schema import (
 
 __all__ = [
     "Config", "ConfigError", "DataConfig", "DepthConfig", "EvalConfig", "LossConfig", "ModelConfig",
-    "OptimConfig", "TrainConfig", "apply_override", "config_to_dict", "dump_config", "load_config",
-    "save_config",
+    "OptimConfig", "TrainConfig", "apply_override", "check_ranges", "config_to_dict", "dump_config",
+    "load_config", "save_config",
 ]

@@ -9,16 +9,22 @@ Rules (all violations raise :class:`ConfigError` naming the key and its source):
   (``1e-5`` is accepted for a float field).
 * Keys of :data:`RENAMED` are read under their new name, so older YAML files and the configs stored in
   older checkpoints keep loading.
+* After the merge, values must lie in their range (:data:`RANGES`: ``optim.lr`` > 0 and finite,
+  ``train.epochs`` >= 1, batch sizes >= 1, probabilities in [0, 1), …): a value out of range is an
+  error naming the key, before any work starts.
+* Files must be UTF-8 text.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import os
 import types
 import typing
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -150,7 +156,9 @@ def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save the config as UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -233,7 +241,88 @@ def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequenc
         size_given = size_given or key == "data.size"
     if not size_given:
         cfg.data.size = cfg.model.input_size
+    check_ranges(cfg)
     return cfg
+
+
+# ---------------------------------------------------------------------------------------- ranges
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _gt0(x: Any) -> bool:
+    return _finite(x) and x > 0
+
+
+def _ge0(x: Any) -> bool:
+    return _finite(x) and x >= 0
+
+
+def _ge1(x: Any) -> bool:
+    return _finite(x) and x >= 1
+
+
+def _unit(x: Any) -> bool:
+    return _finite(x) and 0 <= x < 1
+
+
+def _none_or(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda x: x is None or check(x)
+
+
+def _each(check: Callable[[Any], bool], n: int | None = None) -> Callable[[Any], bool]:
+    return lambda xs: (n is None or len(xs) == n) and all(check(x) for x in xs)
+
+
+#: ``(dotted key, rule, check)`` for every numeric config value with a bounded range.
+RANGES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
+    ("model.emb", ">= 1", _ge1),
+    ("model.input_size", ">= 1", _ge1),
+    ("model.patch_ratio", ">= 1", _ge1),
+    ("model.down_ratio", ">= 1", _ge1),
+    ("model.drop_path", "in [0, 1)", _unit),
+    ("model.attn_dropout", "in [0, 1)", _unit),
+    ("model.fse_pool_ratios", "4 values >= 1", _each(_ge1, 4)),
+    ("data.size", ">= 1", _ge1),
+    ("data.num_workers", ">= 0", _ge0),
+    ("loss.side_weight", ">= 0 and finite", _ge0),
+    ("loss.ssim_weight", ">= 0 and finite", _ge0),
+    ("loss.integrity_weight", ">= 0 and finite", _ge0),
+    ("loss.silog_weight", ">= 0 and finite", _ge0),
+    ("loss.iou_smooth", ">= 0 and finite", _ge0),
+    ("optim.lr", "> 0 and finite", _gt0),
+    ("optim.weight_decay", ">= 0 and finite", _ge0),
+    ("optim.eps", "> 0 and finite", _gt0),
+    ("optim.betas", "2 values in [0, 1)", _each(_unit, 2)),
+    ("optim.warmup_epochs", ">= 0", _ge0),
+    ("optim.warmup_lr", ">= 0 and finite", _ge0),
+    ("optim.min_lr", ">= 0 and finite", _ge0),
+    ("optim.clip_grad", "null or > 0 and finite", _none_or(_gt0)),
+    ("train.epochs", ">= 1", _ge1),
+    ("train.max_steps", "null or >= 1", _none_or(_ge1)),
+    ("train.batch_size", ">= 1", _ge1),
+    ("train.grad_accum", ">= 1", _ge1),
+    ("train.val_every_epochs", ">= 0 (0 = never)", _ge0),
+    ("train.val_every_steps", "null or >= 1", _none_or(_ge1)),
+    ("train.save_every_steps", "null or >= 1", _none_or(_ge1)),
+    ("train.log_every_steps", ">= 1", _ge1),
+    ("train.image_log_every_steps", ">= 0 (0 = never)", _ge0),
+    ("eval.batch_size", ">= 1", _ge1),
+    ("eval.num_workers", ">= 0", _ge0),
+    ("depth.input_size", "null or >= 14", _none_or(lambda x: _finite(x) and x >= 14)),
+    ("depth.batch_size", ">= 1", _ge1),
+    ("depth.threads", ">= 1", _ge1),
+)
+
+
+def check_ranges(cfg: Config, source: str = "config") -> None:
+    """Raise :class:`ConfigError` for the first value of ``cfg`` outside its range (:data:`RANGES`)."""
+    for key, rule, check in RANGES:
+        obj: Any = cfg
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        if not check(obj):
+            raise ConfigError(f"{source}: '{key}' must be {rule}, got {obj!r}")
 
 
 def config_to_dict(cfg: Any) -> dict:
