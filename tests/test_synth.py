@@ -110,9 +110,29 @@ def test_cli_refuses_non_empty_dir_with_one_line_exit_2(tmp_path, capsys):
     assert rc == 2 and err.count("\n") == 0 and "not empty" in err and err.startswith("pdfnet synth: error:")
     rc = main(["synth", "--out", str(out), "--train", "-1"])
     assert rc == 2 and "--train must be >= 0" in capsys.readouterr().err
+    # --overwrite never deletes a folder synth did not write
+    rc = main(["synth", "--out", str(out), "--train", "1", "--val", "1", "--test", "0", "--size", "32",
+               "--overwrite"])
+    assert rc == 2 and "not written by pdfnet synth" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_overwrite_replaces_only_what_synth_wrote(tmp_path, capsys):
+    out = tmp_path / "o"
+    generate_dataset(out, {"DIS-TR": 3, "DIS-TE1": 2}, size=32, workers=1, progress=False)
+    (out / "notes.txt").write_text("mine")
     rc = main(["synth", "--out", str(out), "--train", "2", "--val", "1", "--test", "0", "--size", "32",
                "--overwrite", "--no-progress", "--workers", "1", "--near-floor", "0"])
     assert rc == 0 and "wrote 3 images" in capsys.readouterr().out
-    assert (out / "keep.txt").exists() and len(list((out / "DIS-TR" / "im").iterdir())) == 2
+    assert (out / "notes.txt").read_text() == "mine" and len(list((out / "DIS-TR" / "im").iterdir())) == 2
     assert not (out / "DIS-TE1").exists()
-    assert json.loads((out / "synth.json").read_text())["near_floor"] == 0.0
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["near_floor"] == 0.0 and meta["complete"] is True
+    # a file of the user's inside a split folder: refused, nothing deleted
+    (out / "DIS-TR" / "im" / "real.jpg").write_bytes(b"x")
+    before = digest(out)
+    rc = main(["synth", "--out", str(out), "--train", "1", "--val", "0", "--test", "0", "--size", "32",
+               "--overwrite"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "DIS-TR/im/real.jpg" in err and err.count("\n") == 1
+    assert digest(out) == before

@@ -30,7 +30,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="worker processes (default 0: up to 4; output does not depend on it)")
     p.add_argument("--overwrite", action="store_true",
-                   help="allow a non-empty --out; its DIS-* split folders are replaced")
+                   help="replace a dataset synth wrote in --out: only the files its synth.json accounts "
+                        "for are deleted; a folder synth did not write is refused")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=run)
 

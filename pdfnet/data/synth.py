@@ -42,7 +42,6 @@ import functools
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +54,8 @@ from pdfnet.errors import UserError
 from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.parallel import process_pool
 
+MANIFEST = "synth.json"
+"""Written first (``"complete": false``) and last: the settings, hence every file a run writes."""
 SPLITS: tuple[str, ...] = ("DIS-TR", "DIS-VD", "DIS-TE1", "DIS-TE2", "DIS-TE3", "DIS-TE4")
 DEPTH_MODELS: tuple[str, ...] = ("small", "base", "large", "large_1024")
 OBJECT_KINDS: tuple[str, ...] = ("Wire", "Mesh", "Tree", "Solid", "Wheel", "Mixed")
@@ -473,6 +474,84 @@ def _split_code(split: str) -> int:
     return SPLITS.index(split) if split in SPLITS else sum(split.encode())
 
 
+def _stem(split: str, index: int) -> str:
+    """File stem of image ``index`` of ``split`` (DIS5K-style ``<k>#<group>#<k>#<kind>#<name>``)."""
+    kind = OBJECT_KINDS[index % len(OBJECT_KINDS)]
+    k = OBJECT_KINDS.index(kind) + 1
+    return f"{k}#Synthetic#{k}#{kind}#{split.replace('DIS-', '').lower()}_{index:05d}"
+
+
+def synth_files(counts: dict[str, int], depth_models: Sequence[str] = DEPTH_MODELS) -> list[str]:
+    """Every file (relative path) that :func:`generate_dataset` writes for ``counts``, manifest aside."""
+    files = []
+    for split, n in counts.items():
+        for i in range(n):
+            stem = _stem(split, i)
+            files += [f"{split}/im/{stem}.jpg", f"{split}/gt/{stem}.png"]
+            files += [f"{split}/depth_{m}/{stem}.png" for m in depth_models]
+    return files
+
+
+def _read_manifest(out: Path) -> dict | None:
+    """The ``synth.json`` of an earlier run in ``out``, or None when there is none (or not ours)."""
+    try:
+        meta = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("generator") != "pdfnet.data.synth":
+        return None
+    counts, models = meta.get("counts"), meta.get("depth_models", list(DEPTH_MODELS))
+    ok = (isinstance(counts, dict) and all(isinstance(k, str) and k in SPLITS and isinstance(v, int)
+                                          and 0 <= v for k, v in counts.items())
+          and isinstance(models, list) and all(isinstance(m, str) and m in DEPTH_MODELS for m in models))
+    return meta if ok else None
+
+
+def _temp_of(p: Path, out: Path) -> str | None:
+    """``<dir>/<name>`` for an atomic-write temp file ``.<name>.<random>.tmp``, else None."""
+    if not (p.name.startswith(".") and p.name.endswith(".tmp")) or p.name.count(".") < 3:
+        return None
+    return f"{p.parent.relative_to(out).as_posix()}/{p.name[1:].rsplit('.', 2)[0]}"
+
+
+def _remove_previous(out: Path, counts: dict[str, int]) -> None:
+    """Delete what an earlier ``generate_dataset`` wrote in ``out`` (its manifest says what) and
+    nothing else; refuse, deleting nothing, when ``out`` was not made by synth or when the split
+    folders synth (re)writes hold files synth did not write."""
+    meta = _read_manifest(out)
+    if meta is None:
+        raise UserError(f"--out {out} is not empty and was not written by pdfnet synth (no valid "
+                        f"{MANIFEST}); refusing to delete anything: choose an empty or new folder")
+    ours = set(synth_files(meta["counts"], meta.get("depth_models", DEPTH_MODELS)))
+    folders = sorted(set(meta["counts"]) | set(counts))
+    foreign = []
+    for split in folders:
+        if (out / split).exists() and not (out / split).is_dir():
+            foreign.append(split)
+            continue
+        for p in sorted((out / split).rglob("*")) if (out / split).is_dir() else []:
+            rel = p.relative_to(out).as_posix()
+            if p.is_dir() and not p.is_symlink():
+                continue
+            if rel in ours or _temp_of(p, out) in ours:  # ours, or the temp file of one of ours
+                continue
+            foreign.append(rel)
+    if foreign:
+        raise UserError(f"--out {out}: {len(foreign)} file(s) in its split folders were not written by "
+                        f"pdfnet synth (e.g. {foreign[0]}); refusing to delete or mix: move them away or "
+                        "choose another folder")
+    for split in folders:
+        if not (out / split).is_dir():
+            continue
+        for p in sorted((out / split).rglob("*"), key=lambda q: len(q.parts), reverse=True):
+            if p.is_dir():
+                p.rmdir()  # empty by now: every file in it was ours
+            else:
+                p.unlink()
+        (out / split).rmdir()
+    (out / MANIFEST).unlink()
+
+
 def _render_task(args: tuple[str, str, int, int, float, int, float]) -> str:
     out, split, index, size, aspect_jitter, seed, near_floor = args
     rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, _split_code(split), index]))
@@ -481,9 +560,7 @@ def _render_task(args: tuple[str, str, int, int, float, int, float]) -> str:
         w = max(16, int(round(size * math.exp(rng.uniform(-aspect_jitter, aspect_jitter)) / 2)) * 2)
     kind = OBJECT_KINDS[index % len(OBJECT_KINDS)]  # balanced kinds
     scene = render_scene(rng, h, w, kind, near_floor)
-    k = OBJECT_KINDS.index(kind) + 1
-    tag = split.replace("DIS-", "").lower()
-    stem = f"{k}#Synthetic#{k}#{kind}#{tag}_{index:05d}"
+    stem = _stem(split, index)
     d = Path(out) / split
     atomic_write_bytes(d / "im" / f"{stem}.jpg",
                        _encode(".jpg", cv2.cvtColor(scene["image"], cv2.COLOR_RGB2BGR),
@@ -516,14 +593,16 @@ def generate_dataset(
         near_floor: share of scenes whose floor comes as near as the object (harder: depth alone no
             longer separates object and background; 0 → the object is always the nearest surface).
         workers: processes (0 → min(4, CPU count); 1 → in-process).
-        overwrite: allow a non-empty ``out``: the DIS-* split folders this run writes are replaced.
+        overwrite: allow a non-empty ``out`` written by an earlier run: the files that run wrote
+            (listed by its ``synth.json``) are deleted, nothing else. A folder without that manifest,
+            or whose split folders hold other files, is refused and left untouched.
         progress: show a tqdm bar.
 
     Returns:
         ``{split: count}`` as written.
 
     Raises:
-        UserError: bad arguments or a non-empty ``out`` without ``overwrite``.
+        UserError: bad arguments, a non-empty ``out`` without ``overwrite``, or one synth did not write.
     """
     counts = dict(SynthSpec().counts) if counts is None else {k: int(v) for k, v in counts.items() if v}
     if size < 32:
@@ -540,11 +619,16 @@ def generate_dataset(
         raise UserError(f"--out {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise UserError(f"--out {out} is not empty (pass --overwrite to replace its DIS-* splits)")
-        for split in SPLITS:
-            if (out / split).is_dir():
-                shutil.rmtree(out / split)
+            raise UserError(f"--out {out} is not empty (pass --overwrite to replace a dataset synth wrote "
+                            "there)")
+        _remove_previous(out, counts)
     out.mkdir(parents=True, exist_ok=True)
+    spec = SynthSpec(seed=int(seed), size=int(size), aspect_jitter=float(aspect_jitter),
+                     near_floor=float(near_floor), counts=tuple(counts.items()))
+    meta = {"generator": "pdfnet.data.synth", "version": 1, **asdict(spec),
+            "depth_models": list(DEPTH_MODELS), "counts": counts}
+    # the manifest goes first, so even an interrupted run can be replaced with --overwrite
+    atomic_write_bytes(out / MANIFEST, (json.dumps({**meta, "complete": False}, indent=2) + "\n").encode())
     tasks = [(str(out), split, i, size, float(aspect_jitter), int(seed), float(near_floor))
              for split, n in counts.items() for i in range(n)]
     workers = min(4, os.cpu_count() or 1) if workers <= 0 else workers
@@ -560,12 +644,9 @@ def generate_dataset(
                     bar.update()
     finally:
         bar.close()
-    spec = SynthSpec(seed=int(seed), size=int(size), aspect_jitter=float(aspect_jitter),
-                     near_floor=float(near_floor), counts=tuple(counts.items()))
-    meta = {"generator": "pdfnet.data.synth", "version": 1, **asdict(spec),
-            "depth_models": list(DEPTH_MODELS), "counts": counts}
-    atomic_write_bytes(out / "synth.json", (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write_bytes(out / MANIFEST, (json.dumps({**meta, "complete": True}, indent=2) + "\n").encode())
     return counts
 
 
-__all__ = ["DEPTH_MODELS", "OBJECT_KINDS", "SPLITS", "SynthSpec", "generate_dataset", "render_scene"]
+__all__ = ["DEPTH_MODELS", "MANIFEST", "OBJECT_KINDS", "SPLITS", "SynthSpec", "generate_dataset",
+           "render_scene", "synth_files"]
