@@ -84,8 +84,12 @@ def test_target_size_official_rule():
     for h, w in rng.integers(20, 5000, (300, 2)):
         for s in (518, 1024):
             got = target_size(int(h), int(w), s)
-            assert got == _official_size(int(h), int(w), s)
+            if max(h, w) / min(h, w) <= 7.9:  # the official rule, exactly
+                assert got == _official_size(int(h), int(w), s)
+            else:  # our bound: the long side is capped at 8·S
+                assert max(got) == 8 * s // 14 * 14 and max(got) < max(_official_size(int(h), int(w), s))
             assert min(got) >= s and got[0] % 14 == 0 and got[1] % 14 == 0
+    assert target_size(8, 2000) == (518, 4144)  # a thin strip; uncapped 518 x 129 500
 
 
 @pytest.mark.parametrize("hw,size", [((37, 53), (518, 742)), ((90, 130), (56, 84))])

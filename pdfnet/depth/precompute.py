@@ -3,10 +3,10 @@
 Pipeline (one pass per input size; DAv2-S/B/L at 518 share a pass, ``large_1024`` gets its own):
 
 1. Plan: list sources, shard them over ``torchrun`` ranks (``RANK``/``WORLD_SIZE``), read image sizes
-   from file headers and check which outputs are already finished (threads). Finished = a PNG that
-   decodes (PIL ``verify``: complete file, valid chunk CRCs) with the source's H×W and the requested
-   bit depth, or a JPEG that decodes completely at the source's H×W; anything else (missing, truncated,
-   wrong size/bit depth) is redone.
+   from file headers (EXIF orientation applied, as decoding does) and check which outputs are already
+   finished (threads). Finished = a PNG that decodes (PIL ``verify``: complete file, valid chunk
+   CRCs) with the source's H×W and the requested bit depth, or a JPEG that decodes completely at the
+   source's H×W; anything else (missing, truncated, wrong size/bit depth) is redone.
 2. Batch: images are grouped by their network input size (so no padding ever changes results) and
    cut into batches of ``batch_size``.
 3. Decode in a thread pool, a few batches ahead; the main thread runs every model of the pass on each
@@ -50,7 +50,7 @@ from pdfnet.depth.registry import (
 from pdfnet.errors import UserError
 from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.device import resolve_device
-from pdfnet.utils.io import ImageReadError, list_images, read_rgb, write_image
+from pdfnet.utils.io import ImageReadError, header_size, list_images, read_rgb, write_image
 from pdfnet.utils.layout import data_root, find_splits, image_dir
 from pdfnet.utils.ranks import rank_shard, torchrun_env
 
@@ -203,16 +203,6 @@ def shard(jobs: list[DepthJob], rank: int, world_size: int) -> list[DepthJob]:
 
 
 # --------------------------------------------------------------------------- finished outputs
-def header_size(path: Path) -> tuple[int, int] | None:
-    """``(H, W)`` from the file header (no pixel decode), or None if PIL cannot read it."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-        return int(h), int(w)
-    except Exception:  # noqa: BLE001 - the decoder gets the final word on bad files
-        return None
-
-
 def is_finished(dst: Path, size: tuple[int, int] | None, bits: int) -> bool:
     """True if ``dst`` is a complete, valid PNG (or 8-bit JPEG) of ``size`` (H, W) at ``bits`` per pixel."""
     if not dst.is_file():

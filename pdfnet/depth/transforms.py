@@ -11,8 +11,10 @@ Official conventions, step by step:
 2. Resize keeping the aspect ratio so the short side is >= ``input_size``: scale both sides by
    ``max(S/H, S/W)``, then round each to a multiple of 14 with numpy's half-to-even rounding; if that
    falls below ``S``, round up instead (``Resize(keep_aspect_ratio=True, ensure_multiple_of=14,
-   resize_method='lower_bound')``). Bicubic (cv2 ``INTER_CUBIC`` = torch bicubic, a = -0.75,
-   half-pixel centres, no antialiasing).
+   resize_method='lower_bound')``). Our one bound on top: the long side is capped at
+   ``MAX_ASPECT · S`` (rounded to the multiple), so a thin strip (8 × 2000 px) cannot become a
+   518 × 129 500 input; images up to that aspect ratio (8:1) get exactly the official size. Bicubic
+   (cv2 ``INTER_CUBIC`` = torch bicubic, a = -0.75, half-pixel centres, no antialiasing).
 3. ImageNet normalisation.
 4. The network output (relative inverse depth: near = large) goes through ReLU and is resized back
    to the original H×W, bilinear with ``align_corners=True``.
@@ -28,6 +30,9 @@ import torch.nn.functional as F
 
 from pdfnet.utils.normalize import IMAGENET_MEAN, IMAGENET_STD, minmax_normalize, minmax_normalize_np
 
+#: Longest network-input side, in multiples of the input size S (the official rule has no bound).
+MAX_ASPECT: float = 8.0
+
 
 def _constrain(x: float, multiple: int, min_val: int) -> int:
     """Round ``x`` to a multiple (half to even), rounding up instead if the result is < ``min_val``."""
@@ -37,18 +42,21 @@ def _constrain(x: float, multiple: int, min_val: int) -> int:
     return int(y)
 
 
-def target_size(height: int, width: int, input_size: int = 518, multiple: int = 14) -> tuple[int, int]:
-    """Network input size ``(h, w)`` for an ``height × width`` image (official ``lower_bound`` rule).
+def target_size(height: int, width: int, input_size: int = 518, multiple: int = 14,
+                max_aspect: float = MAX_ASPECT) -> tuple[int, int]:
+    """Network input size ``(h, w)`` for an ``height × width`` image (official ``lower_bound`` rule,
+    long side capped at ``max_aspect · input_size``).
 
     Examples (S = 518): 37×53 → 518×742; 100×61 → 854×518; 1000×1000 → 518×518; with S = 1024 a
-    square becomes 1036×1036.
+    square becomes 1036×1036; 8×2000 → 518×4144 (capped; uncapped 518×129 500).
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"invalid image size {height}x{width}")
     scale = max(input_size / height, input_size / width)
+    cap = max(input_size, int(max_aspect * input_size) // multiple * multiple)
     return (
-        _constrain(scale * height, multiple, input_size),
-        _constrain(scale * width, multiple, input_size),
+        min(_constrain(scale * height, multiple, input_size), cap),
+        min(_constrain(scale * width, multiple, input_size), cap),
     )
 
 

@@ -1,27 +1,41 @@
 """Image I/O shared by data, depth, metrics and inference.
 
 All readers raise :class:`ImageReadError` (a :class:`~pdfnet.errors.UserError`) naming the file when
-it is missing or cannot be decoded, so callers can report it by name. All writers are atomic: they
-encode in memory, write a temp file in the destination folder, then ``os.replace`` it, so an
-interrupted run never leaves a truncated image behind.
+it is missing or cannot be decoded, so callers can report it by name. Readers are bounded: before any
+pixel is decoded, the size in the file header is checked against ``max_pixels`` (default
+:data:`MAX_PIXELS`, 100 megapixels, PIL's decompression-bomb idea) and a file too large to be an
+image within that bound is refused without reading it (:class:`ImageTooLargeError`). All writers are
+atomic (:func:`pdfnet.utils.fs.atomic_open`): they encode in memory, write a temp file in the
+destination folder, then ``os.replace`` it, so an interrupted run never leaves a truncated image
+behind; :func:`atomic_write_many` writes a set of files all or none.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from pdfnet.errors import ImageReadError, UserError
+from pdfnet.errors import ImageReadError, ImageTooLargeError, UserError
 from pdfnet.utils.atomic import atomic_write_bytes
+from pdfnet.utils.fs import replace_all
 
 IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Video containers ``pdfnet predict`` hands to OpenCV's video reader (FFmpeg backend).
 VIDEO_EXTS: tuple[str, ...] = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v")
+
+
+#: Default bound on an image's pixel count (width × height) for every reader: 100 MP (PIL warns at
+#: 89 MP). A 20000 × 20000 PNG can be a few hundred KB on disk and 1.2 GB decoded.
+MAX_PIXELS: int = 100_000_000
+
+#: Formats whose EXIF orientation OpenCV applies when decoding colour images (``read_rgb``).
+_EXIF_ROTATED_FORMATS = frozenset({"JPEG", "MPO", "PNG"})
 
 
 def list_images(folder: str | os.PathLike, exts: Iterable[str] = IMAGE_EXTS) -> list[Path]:
@@ -34,10 +48,56 @@ def list_images(folder: str | os.PathLike, exts: Iterable[str] = IMAGE_EXTS) -> 
     )
 
 
-def _decode(path: str | os.PathLike, flags: int) -> np.ndarray:
+def header_size(path: str | os.PathLike, oriented: bool = True) -> tuple[int, int] | None:
+    """``(H, W)`` from the file header without decoding pixels, or None when PIL cannot read it.
+
+    ``oriented``: as :func:`read_rgb` returns the image, i.e. with the EXIF orientation applied
+    (sides swapped for a 90° rotation) for the formats OpenCV rotates.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's own decompression-bomb warning
+            with Image.open(path) as im:
+                w, h = im.size
+                turn = (oriented and im.format in _EXIF_ROTATED_FORMATS
+                        and im.getexif().get(0x0112) in (5, 6, 7, 8))
+    except Exception:  # noqa: BLE001 - PIL cannot parse it (or refuses it as a bomb): size unknown
+        return None
+    return (int(w), int(h)) if turn else (int(h), int(w))
+
+
+def check_image_bounds(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> None:
+    """Refuse, before decoding, an image over ``max_pixels`` (None or 0: no bound).
+
+    The header size is used when readable; otherwise the file size must be within what an
+    uncompressed 16-bit RGBA image of ``max_pixels`` could take (so a huge or sparse file that is not
+    a parseable image is never read into memory).
+
+    Raises:
+        ImageTooLargeError: naming the file, its size and the bound.
+    """
+    if not max_pixels:
+        return
+    path = Path(path)
+    hw = header_size(path, oriented=False)
+    if hw is not None:
+        if hw[0] * hw[1] > max_pixels:
+            raise ImageTooLargeError(
+                f"image is {hw[1]}x{hw[0]} = {hw[0] * hw[1] / 1e6:.0f} MP, over the bound of "
+                f"{max_pixels / 1e6:g} MP (raise it with --max-pixels if this image is wanted): {path}")
+        return
+    size = path.stat().st_size
+    if size > 8 * max_pixels + (1 << 20):
+        raise ImageTooLargeError(
+            f"file is {size / 2**30:.1f} GiB, larger than any image within the bound of "
+            f"{max_pixels / 1e6:g} MP: {path}")
+
+
+def _decode(path: str | os.PathLike, flags: int, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"file not found: {path}")
+    check_image_bounds(path, max_pixels)
     try:
         buf = np.fromfile(path, dtype=np.uint8)
     except OSError as e:  # vanished, permission, I/O error: name the file
@@ -48,22 +108,25 @@ def _decode(path: str | os.PathLike, flags: int) -> np.ndarray:
     return img
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
+def read_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Read an image as RGB uint8 ``[H, W, 3]``.
 
     Decodes like ``cv2.imread`` (what the release used): EXIF orientation is applied, grayscale is
     replicated to 3 channels, an alpha channel is dropped and 16-bit images are reduced to 8 bits.
+    Images over ``max_pixels`` are refused before decoding (:class:`ImageTooLargeError`).
     """
-    img = _decode(path, cv2.IMREAD_COLOR)
+    img = _decode(path, cv2.IMREAD_COLOR, max_pixels)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def read_gray(path: str | os.PathLike, keep_16bit: bool = False) -> np.ndarray:
+def read_gray(path: str | os.PathLike, keep_16bit: bool = False,
+              max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Read a single-channel map ``[H, W]`` (uint8, or uint16 when stored so and ``keep_16bit``).
 
     Colour files are converted with OpenCV's BGR→GRAY weights (what the release's loader does).
+    Maps over ``max_pixels`` are refused before decoding (:class:`ImageTooLargeError`).
     """
-    img = _decode(path, cv2.IMREAD_UNCHANGED)
+    img = _decode(path, cv2.IMREAD_UNCHANGED, max_pixels)
     if img.ndim == 3:
         code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
         img = cv2.cvtColor(img, code)
@@ -98,11 +161,27 @@ def has_alpha(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_gray_float(path: str | os.PathLike) -> np.ndarray:
+def read_gray_float(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Read an 8- or 16-bit single-channel map as float32 in [0, 1] ``[H, W]``."""
-    img = read_gray(path, keep_16bit=True)
+    img = read_gray(path, keep_16bit=True, max_pixels=max_pixels)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     return img.astype(np.float32) / scale
+
+
+def atomic_write_many(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
+    """Write a set of files all or none (:func:`pdfnet.utils.fs.replace_all`)."""
+    return replace_all({Path(k): v for k, v in files.items()})
+
+
+def encode_image(img: np.ndarray, ext: str = ".png", rgb: bool = True) -> bytes:
+    """Encode ``img`` (uint8/uint16; ``[H,W]``, ``[H,W,3]`` RGB or ``[H,W,4]`` RGBA) as ``ext``."""
+    if img.ndim == 3 and rgb:
+        code = cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        img = cv2.cvtColor(img, code)
+    ok, buf = cv2.imencode(ext.lower() or ".png", img)
+    if not ok:
+        raise UserError(f"cannot encode image as {ext}")
+    return buf.tobytes()
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray, rgb: bool = True) -> Path:
@@ -111,10 +190,8 @@ def write_image(path: str | os.PathLike, img: np.ndarray, rgb: bool = True) -> P
     The format follows the extension (``.png`` recommended; 16-bit needs PNG/TIFF).
     """
     path = Path(path)
-    if img.ndim == 3 and rgb:
-        code = cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR
-        img = cv2.cvtColor(img, code)
-    ok, buf = cv2.imencode(path.suffix.lower() or ".png", img)
-    if not ok:
-        raise UserError(f"cannot encode image for {path}")
-    return atomic_write_bytes(path, buf.tobytes())
+    try:
+        data = encode_image(img, path.suffix or ".png", rgb)
+    except UserError:
+        raise UserError(f"cannot encode image for {path}") from None
+    return atomic_write_bytes(path, data)
