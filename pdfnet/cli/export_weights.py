@@ -10,10 +10,10 @@ from pdfnet.engine.checkpoint import load_train_state
 from pdfnet.engine.model_card import check_repo_id, push_to_hub, write_model_card
 from pdfnet.inference.checkpoint import (
     CheckpointError,
-    config_from_yaml_text,
     export_release,
     load_model_for_inference,
     resolve_checkpoint_path,
+    train_state_model,
 )
 
 
@@ -42,17 +42,16 @@ def run(args: argparse.Namespace) -> int:
     if path.suffix == ".safetensors":
         raise CheckpointError(f"{path} is already a release file")
     state = load_train_state(path)
-    cfg = config_from_yaml_text(state["config_yaml"], str(path))
-    sd = state["model"]
+    sd, cfg = train_state_model(state, path)
     if args.inference_only:
         sd = {k: v for k, v in sd.items() if not k.startswith("depth_decoder.")}
     out = export_release(sd, cfg, args.out)
     load_model_for_inference(args.out)  # strict reload: fails loudly if anything does not match
     n = sum(v.numel() for v in sd.values())
-    print(f"wrote {out} ({n / 1e6:.2f} M parameters, step {state['step']}) and "
+    print(f"wrote {out} ({n / 1e6:.2f} M parameters, step {state.get('step', '?')}) and "
           f"{Path(args.out) / 'config.yaml'}")
     if args.model_card or args.push_to_hub:
-        card = write_model_card(args.out, cfg, step=int(state["step"]), run_dir=path.parent,
+        card = write_model_card(args.out, cfg, step=int(state.get("step", 0)), run_dir=path.parent,
                                 repo_id=args.push_to_hub, inference_only=args.inference_only)
         print(f"wrote {card}")
     if args.push_to_hub:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pdfnet.config import Config, load_config, save_config
-from pdfnet.errors import CheckpointError, UserError
+from pdfnet.errors import CheckpointError, UserError, load_failure_reason
 from pdfnet.models import build_model, official
 from pdfnet.utils.atomic import atomic_path
 
@@ -44,8 +45,10 @@ def torch_load(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise  # disk / permission problems are reported as such (pdfnet.errors.file_system_error)
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {load_failure_reason(e)}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,8 +136,10 @@ def load_release(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Conf
         raise CheckpointError(f"{weights}: its {RELEASE_CONFIG} is missing (expected at {cfg_path})")
     try:
         sd = load_file(str(weights))
+    except OSError:
+        raise
     except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"cannot read {weights}: {e}") from None
+        raise CheckpointError(f"cannot read {weights}: {load_failure_reason(e)}") from None
     return sd, load_config(cfg_path)
 
 
@@ -164,6 +169,13 @@ def load_model_for_inference(path_or_dir: str | os.PathLike, device: torch.devic
 
     Returns:
         ``(model, cfg)``: the model in ``eval()`` mode on ``device`` and the config it was built from.
+
+    Raises:
+        CheckpointError: one line for an unreadable, malformed (wrong keys or types), mismatched or
+            non-finite (NaN/inf weights) checkpoint.
+
+    Building the model never fetches pretrained backbone weights (``model.backbone_weights`` of the
+    stored config is ignored): the checkpoint holds every weight, so this works offline.
     """
     path = resolve_checkpoint_path(Path(path_or_dir))
     device = torch.device(device)
@@ -172,18 +184,43 @@ def load_model_for_inference(path_or_dir: str | os.PathLike, device: torch.devic
     else:
         obj = torch_load(path)
         if is_train_state(obj):
-            sd, cfg = obj["model"], config_from_yaml_text(obj["config_yaml"], str(path))
+            sd, cfg = train_state_model(obj, path)
         else:
             model, cfg = _load_official(obj, path)
+            check_finite(model, path)
             return model.to(device).eval(), cfg
     # an export may leave out the train-only depth decoder; everything else must match exactly
     has_depth = any(k.startswith("depth_decoder.") for k in sd)
     try:
-        model = build_model(cfg.model, with_depth_decoder=has_depth)
+        model = build_model(replace(cfg.model, backbone_weights=None), with_depth_decoder=has_depth)
     except ValueError as e:
         raise CheckpointError(f"{path}: cannot build its model: {e}") from None
     load_state_dict_strict(model, sd, str(path))
+    check_finite(model, path)
     return model.to(device).eval(), cfg
+
+
+def train_state_model(state: Mapping, path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Config]:
+    """``(model state dict, config)`` of a train state, checked: a state with the train-state marker
+    but without a ``model`` mapping of tensors or a ``config_yaml`` text is a :class:`CheckpointError`."""
+    sd, text = state.get("model"), state.get("config_yaml")
+    if not isinstance(sd, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in sd.items()):
+        raise CheckpointError(f"{path}: malformed train state (its 'model' entry is not a state dict of "
+                              "tensors)")
+    if not isinstance(text, str):
+        raise CheckpointError(f"{path}: malformed train state (no stored config text 'config_yaml')")
+    return dict(sd), config_from_yaml_text(text, str(path))
+
+
+def check_finite(model: nn.Module, path: str | os.PathLike) -> None:
+    """Refuse weights with NaN or inf (they would give empty masks with exit status 0)."""
+    bad = [n for n, t in unwrap_model(model).state_dict().items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise CheckpointError(f"{path}: {len(bad)} weight tensor(s) hold NaN or inf, e.g. "
+                              f"{', '.join(bad[:3])}{more}; the checkpoint is corrupt or training diverged")
 
 
 #: keys only the official ``PDFNet_process`` layout has (how ``PDFNet_Best.pth`` is recognised)
