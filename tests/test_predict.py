@@ -283,8 +283,8 @@ def test_cli_depth_dir_glob_and_output_into_input_folder(release, tmp_path, caps
     for i in range(3):
         write_image(src / f"im{i}.jpg", _rgb(45 + i, 70, i))
     rng = np.random.default_rng(0)
-    for i in range(2):  # im2 has no depth map
-        write_image(ddir / f"im{i}.png", (rng.random((20, 30)) * 255).astype(np.uint8))
+    for i in range(2):  # im2 has no depth map; the maps have the images' aspect at another resolution
+        write_image(ddir / f"im{i}.png", (rng.random(((45 + i) * 2, 140)) * 255).astype(np.uint8))
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     rc = main(["predict", "--ckpt", str(release), "--input", str(src / "im*.jpg"), "--output", str(src),
                "--depth-dir", str(ddir), "--device", "cpu", "--no-progress", "--save", "alpha"])

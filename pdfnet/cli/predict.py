@@ -18,6 +18,8 @@ from pdfnet.inference.files import DEFAULT_SAVE, OUTPUT_KINDS, collect_inputs, p
 from pdfnet.inference.foreground import DEFAULT_FOREGROUND, FOREGROUND_METHODS, parse_background
 from pdfnet.inference.predictor import Predictor
 from pdfnet.inference.run import predict_files
+from pdfnet.utils.fs import check_output_dir
+from pdfnet.utils.io import MAX_PIXELS
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -60,6 +62,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--background", metavar="COLOR|blur|IMAGE",
                    help="also save <stem>_composite.png: the foreground on a colour (white, #00ff00, "
                         "0,255,0), on the image's own background blurred ('blur'), or on an image file")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help=f"skip images over N pixels, checked from the header before decoding "
+                        f"(default {MAX_PIXELS:_}; 0: no bound)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -74,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
         save = (*save, "composite") if "composite" not in save else save
     elif "composite" in save:
         raise UserError("--save composite needs --background COLOR|blur|IMAGE")
-    inputs = collect_inputs(args.input)  # fail fast, before loading any model
+    if args.max_pixels < 0:
+        raise UserError(f"--max-pixels must be >= 0, got {args.max_pixels}")
+    inputs = collect_inputs(args.input, output=args.output)  # fail fast, before loading any model
+    check_output_dir(args.output, "--output")
     predictor = Predictor.from_pretrained(
         args.ckpt, depth_model=None if args.depth_dir else args.depth_model, device=args.device,
         dtype=args.dtype, size=args.size, tta=args.tta, batch_size=args.batch_size,
@@ -82,9 +90,16 @@ def run(args: argparse.Namespace) -> int:
     )
     report = predict_files(predictor, inputs, args.output, save=save, depth_dir=args.depth_dir,
                            threshold=args.threshold, progress=args.progress, background=background,
-                           foreground=args.foreground_method if args.refine_foreground else None)
+                           foreground=args.foreground_method if args.refine_foreground else None,
+                           max_pixels=args.max_pixels or None)
     n_ok, n_bad = len(report.done), len(report.failed)
-    print(f"pdfnet predict: wrote outputs for {n_ok} of {len(inputs)} input(s) to {args.output}",
+    notes = ""
+    if inputs.unsupported:
+        exts = sorted({p.suffix.lower() or p.name for p in inputs.unsupported})
+        notes += f"; ignored {len(inputs.unsupported)} unsupported file(s) ({', '.join(exts[:5])})"
+    if inputs.own_outputs:
+        notes += f"; left out {len(inputs.own_outputs)} earlier output(s) found in the output folder"
+    print(f"pdfnet predict: wrote outputs for {n_ok} of {len(inputs)} input(s) to {args.output}{notes}",
           file=sys.stderr)
     if n_bad:
         print(f"pdfnet predict: {n_bad} file(s) failed: " + ", ".join(str(p) for p in report.failed),

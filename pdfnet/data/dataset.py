@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, get_worker_info
 
-from pdfnet.data.dis5k import DEPTH_ASPECT_TOL, GT_THRESHOLD, Sample, discover_split, hold_out
+from pdfnet.data.dis5k import GT_THRESHOLD, Sample, check_depth_aspect, discover_split, hold_out
 from pdfnet.data.transforms import augment_train
 from pdfnet.errors import UserError
 from pdfnet.utils.io import read_alpha, read_gray, read_gray_float, read_rgb
@@ -160,13 +160,7 @@ class DISDataset(Dataset):
         self, path: os.PathLike, img_hw: tuple[int, int], image_path: os.PathLike
     ) -> torch.Tensor:
         d = read_gray_float(path)
-        if d.shape != img_hw:
-            ar_img, ar_d = img_hw[1] / img_hw[0], d.shape[1] / d.shape[0]
-            if abs(ar_d / ar_img - 1.0) > DEPTH_ASPECT_TOL:
-                raise UserError(
-                    f"{self.split}: depth map {path} is {d.shape[0]}x{d.shape[1]} but image {image_path} is "
-                    f"{img_hw[0]}x{img_hw[1]} (different aspect ratio: stale or mismatched depth?)"
-                )
+        check_depth_aspect(d.shape, img_hw, f"{self.split}: depth map {path}", f"image {image_path}")
         return _resize(torch.from_numpy(d)[None], self.size, "bilinear")
 
     def load(self, index: int, depth_name: str) -> dict[str, torch.Tensor]:

@@ -63,6 +63,25 @@ DEPTH_ASPECT_TOL = 0.02
 _SHOW = 5  # how many file names an error message lists
 
 
+def check_depth_aspect(depth_hw: tuple[int, ...], image_hw: tuple[int, ...], depth_name: str,
+                       image_name: str) -> None:
+    """Refuse a depth map whose aspect ratio differs from its image's by more than
+    :data:`DEPTH_ASPECT_TOL` (a stale or mismatched map); another resolution of the same aspect is
+    fine (it is resized). Training, evaluation and prediction all apply this rule.
+
+    Raises:
+        UserError: naming both files and their sizes.
+    """
+    if tuple(depth_hw[:2]) == tuple(image_hw[:2]):
+        return
+    ar_img, ar_d = image_hw[1] / image_hw[0], depth_hw[1] / depth_hw[0]
+    if abs(ar_d / ar_img - 1.0) > DEPTH_ASPECT_TOL:
+        raise UserError(
+            f"{depth_name} is {depth_hw[0]}x{depth_hw[1]} but {image_name} is {image_hw[0]}x{image_hw[1]} "
+            "(different aspect ratio: stale or mismatched depth?)"
+        )
+
+
 @dataclass(frozen=True)
 class Sample:
     """One discovered sample: the image, its GT mask (None when GT is not required and absent) and the
@@ -487,6 +506,7 @@ def discover(
 
 __all__ = [
     "DEPTH_ASPECT_TOL",
+    "check_depth_aspect",
     "DEPTH_EXTS",
     "GT_THRESHOLD",
     "DIS5K_SPLITS",

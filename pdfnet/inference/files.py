@@ -19,7 +19,10 @@ kind       file                         content
 ========== ============================ ========================================================
 
 Every output carries a suffix, so writing into the input folder can never replace an input; on top of
-that, an output path that resolves to an input file is refused.
+that, an output path that resolves to an input file is refused, and when a folder is both input and
+output, files named like our outputs (``*_mask.png`` …) are not taken as inputs, so a rerun does not
+predict its own outputs. An image's outputs are written as a set (all or none: a full disk leaves no
+partial set). Files in an input folder without an image extension are counted and reported.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pdfnet.depth.transforms import to_uint8
 from pdfnet.errors import UserError
 from pdfnet.inference.foreground import DEFAULT_FOREGROUND, Background, composite, estimate_foreground
 from pdfnet.inference.preprocess import prob_to_uint8
-from pdfnet.utils.io import IMAGE_EXTS, VIDEO_EXTS, list_images, write_image
+from pdfnet.utils.io import IMAGE_EXTS, VIDEO_EXTS, atomic_write_many, encode_image, list_images
 
 OUTPUT_KINDS: tuple[str, ...] = ("mask", "alpha", "cutout", "depth", "composite")
 DEFAULT_SAVE: tuple[str, ...] = ("mask", "alpha", "cutout")
@@ -57,23 +60,52 @@ def parse_save(spec: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def collect_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
+class InputList(list):
+    """The input files (a ``list[Path]``), plus what folders held that is not taken as input."""
+
+    unsupported: list[Path]
+    """Files in input folders without an image extension (e.g. ``.gif``, ``.txt``)."""
+    own_outputs: list[Path]
+    """Files in an input folder that is also the output folder, named like our outputs."""
+
+
+def is_own_output(name: str) -> bool:
+    """True for a file name pdfnet predict produces (``<stem>_mask.png`` …)."""
+    return any(name.endswith(suffix) and len(name) > len(suffix) for suffix in _SUFFIX.values())
+
+
+def collect_inputs(specs: Sequence[str | os.PathLike], output: str | os.PathLike | None = None) -> InputList:
     """Expand files, folders (their images, non-recursive, sorted) and glob patterns into a file list.
 
     Explicit files are kept whatever their extension (an unsupported one is reported when it fails to
     decode); folders and globs contribute files with an image or video extension (:data:`IMAGE_EXTS`,
-    :data:`VIDEO_EXTS`; videos are predicted frame by frame, see :mod:`pdfnet.inference.video`).
-    Duplicates are removed, order is kept.
+    :data:`VIDEO_EXTS`; videos are predicted frame by frame, see :mod:`pdfnet.inference.video`); other
+    files of a folder are counted in ``unsupported``. In the ``output`` folder, files named like our
+    outputs are skipped (counted in ``own_outputs``). Duplicates are removed, order is kept.
 
     Raises:
         UserError: a path that does not exist, a glob that matches nothing, or no images at all.
     """
     out: list[Path] = []
+    unsupported: list[Path] = []
+    own: list[Path] = []
+    out_dir = Path(output).resolve() if output is not None else None
+
+    def keep(p: Path) -> bool:
+        if out_dir is not None and p.parent.resolve() == out_dir and is_own_output(p.name):
+            own.append(p)
+            return False
+        return True
+
     for spec in specs:
         s = str(spec)
         p = Path(s)
         if p.is_dir():
-            out.extend(list_images(p, _INPUT_EXTS))
+            images = list_images(p, _INPUT_EXTS)
+            out.extend(f for f in images if keep(f))
+            names = {f.name for f in images}
+            unsupported += sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                                  and f.name not in names)
         elif p.is_file():
             out.append(p)
         elif _GLOB_CHARS & set(s):
@@ -81,7 +113,7 @@ def collect_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
             files = [Path(h) for h in hits if Path(h).is_file() and Path(h).suffix.lower() in _INPUT_EXTS]
             if not files:
                 raise UserError(f"--input: pattern {s!r} matches no image or video files")
-            out.extend(files)
+            out.extend(f for f in files if keep(f))
         else:
             raise UserError(f"--input: no such file or folder: {s}")
     seen: set[Path] = set()
@@ -93,7 +125,9 @@ def collect_inputs(specs: Sequence[str | os.PathLike]) -> list[Path]:
             uniq.append(p)
     if not uniq:
         raise UserError("--input: no images or videos found (supported: " + ", ".join(_INPUT_EXTS) + ")")
-    return uniq
+    result = InputList(uniq)
+    result.unsupported, result.own_outputs = unsupported, own
+    return result
 
 
 def check_stems_unique(paths: Sequence[Path]) -> None:
@@ -192,7 +226,7 @@ def write_outputs(
     foreground: str | None = DEFAULT_FOREGROUND,
     background: Background | None = None,
 ) -> list[Path]:
-    """Write the requested outputs of one image (atomic writes) and return their paths.
+    """Write the requested outputs of one image, all or none (atomic writes), and return their paths.
 
     Args:
         out_dir: destination folder (created if needed).
@@ -209,7 +243,7 @@ def write_outputs(
             raise UserError(f"refusing to overwrite input file {p}")
     images = render_outputs(rgb, prob, kinds, depth=depth, threshold=threshold, foreground=foreground,
                             background=background, name=stem)
-    return [write_image(paths[k], images[k]) for k in paths]
+    return atomic_write_many({paths[k]: encode_image(images[k], ".png") for k in paths})
 
 
 def _resize_float(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

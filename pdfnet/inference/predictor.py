@@ -301,6 +301,9 @@ class Predictor:
         img = torch.cat([image_to_tensor(r, self.size, self.device) for r in rgbs])
         dep = torch.cat([depth_to_tensor(d, self.size, self.device) for d in depths])
         prob = torch.sigmoid(self.logits(img, dep, tta=tta))
+        if not bool(torch.isfinite(prob).all()):
+            raise UserError("the model produced NaN/inf (corrupt weights, or an overflow in "
+                            f"{str(self.dtype).removeprefix('torch.')}: try --dtype fp32)")
         return [Prediction(prob=prob_to_size(prob[i], r.shape[:2]), depth=d)
                 for i, (r, d) in enumerate(zip(rgbs, depths))]
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pdfnet.errors import UserError
-from pdfnet.utils.io import ImageReadError, read_gray_float, read_rgb
+from pdfnet.utils.io import MAX_PIXELS, ImageReadError, read_gray_float, read_rgb
 from pdfnet.utils.normalize import minmax_normalize, normalize_image
 
 #: Smallest accepted image side, in pixels. Smaller inputs carry no usable structure (and DAv2's
@@ -26,20 +26,20 @@ from pdfnet.utils.normalize import minmax_normalize, normalize_image
 MIN_SIDE: int = 8
 
 
-def to_rgb_uint8(img: Any, name: str = "image") -> np.ndarray:
+def to_rgb_uint8(img: Any, name: str = "image", max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Convert a path, PIL image or numpy array to RGB uint8 ``[H, W, 3]``.
 
     Accepted arrays: ``[H, W]``, ``[H, W, 1]`` (grayscale, replicated), ``[H, W, 3]`` (RGB) and
     ``[H, W, 4]`` (RGBA; alpha dropped); dtypes uint8, uint16 (scaled by 1/257), bool, and float in
     [0, 1] (clipped). Paths go through :func:`pdfnet.utils.io.read_rgb` (OpenCV decoding, 16-bit and
-    alpha handled the same way).
+    alpha handled the same way; files over ``max_pixels`` refused before decoding).
 
     Raises:
         ImageReadError: unreadable file.
         UserError: unsupported type, shape or dtype, or a side smaller than :data:`MIN_SIDE`.
     """
     if isinstance(img, (str, os.PathLike)):
-        rgb = read_rgb(img)
+        rgb = read_rgb(img, max_pixels=max_pixels)
         name = str(img)
     else:
         arr = _pil_to_array(img) if _is_pil(img) else img
@@ -97,7 +97,7 @@ def _array_to_rgb(arr: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def to_depth_float(depth: Any, name: str = "depth") -> np.ndarray:
+def to_depth_float(depth: Any, name: str = "depth", max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Convert a depth map (path, PIL or array ``[H, W]`` / ``[H, W, 1]``) to float32 ``[H, W]``.
 
     Paths and integer arrays are scaled to [0, 1] (8-bit /255, 16-bit /65535; colour files go to gray
@@ -105,7 +105,7 @@ def to_depth_float(depth: Any, name: str = "depth") -> np.ndarray:
     normalised later anyway). Polarity must be DAv2's (near = large).
     """
     if isinstance(depth, (str, os.PathLike)):
-        return read_gray_float(depth)
+        return read_gray_float(depth, max_pixels=max_pixels)
     arr = np.asarray(depth) if _is_pil(depth) else depth
     if not isinstance(arr, np.ndarray):
         raise UserError(f"{name}: expected a path, PIL image or numpy array, got {type(depth).__name__}")

@@ -2,9 +2,10 @@
 
 Images are predicted ``predictor.batch_size`` at a time; videos (:mod:`pdfnet.inference.video`) one
 after the other, their frames batched the same way. A file that cannot be used (corrupt, unsupported,
-too small, no depth map in ``--depth-dir``, a write error) is reported by name on stderr as soon as it
-fails; the other files are processed; the caller turns a non-empty :attr:`PredictReport.failed` into a
-non-zero exit status.
+too small, over the pixel bound, no depth map in ``--depth-dir`` or one of another aspect ratio, a
+write error) is reported by name on stderr as soon as it fails; the other files are processed; the
+caller turns a non-empty :attr:`PredictReport.failed` into a non-zero exit status. The output folder
+is proven writable before the first file is read.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from typing import TextIO
 import numpy as np
 from tqdm import tqdm
 
+from pdfnet.data.dis5k import check_depth_aspect
 from pdfnet.errors import UserError
 from pdfnet.inference.files import DEFAULT_SAVE, check_stems_unique, find_depth, write_outputs
 from pdfnet.inference.foreground import DEFAULT_FOREGROUND, Background
 from pdfnet.inference.predictor import Prediction, Predictor
 from pdfnet.inference.preprocess import to_depth_float, to_rgb_uint8
 from pdfnet.inference.video import is_video, predict_video
+from pdfnet.utils.fs import check_output_dir
+from pdfnet.utils.io import MAX_PIXELS
 
 
 @dataclass
@@ -48,6 +52,7 @@ def predict_files(
     log: TextIO | None = None,
     foreground: str | None = DEFAULT_FOREGROUND,
     background: Background | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> PredictReport:
     """Predict every input file and write the requested outputs into ``out_dir``.
 
@@ -64,18 +69,18 @@ def predict_files(
         log: where failures are reported (default stderr).
         foreground: foreground-colour method of cut-outs/composites (None = the raw input RGB).
         background: new background of the ``composite`` output.
+        max_pixels: images (and depth maps) with more pixels are skipped before decoding (None/0: no
+            bound).
 
     Returns:
         A :class:`PredictReport`.
     """
     log = log or sys.stderr
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--output {out} exists and is not a folder")
     if depth_dir is not None and not Path(depth_dir).is_dir():
         raise UserError(f"--depth-dir {depth_dir} is not a folder")
     check_stems_unique(inputs)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, "--output")
     protected = {p.resolve() for p in inputs}
     report = PredictReport()
     videos = [p for p in inputs if is_video(p)]
@@ -94,8 +99,9 @@ def predict_files(
             paths, rgbs, depths = [], [], []
             for path in images[start:start + predictor.batch_size]:
                 try:
-                    rgb = to_rgb_uint8(path)
-                    depth = _read_depth(depth_dir, path) if depth_dir is not None else None
+                    rgb = to_rgb_uint8(path, max_pixels=max_pixels)
+                    depth = (_read_depth(depth_dir, path, rgb.shape[:2], max_pixels)
+                             if depth_dir is not None else None)
                 except UserError as e:
                     fail(path, _strip_path(str(e), path))
                     continue
@@ -156,11 +162,14 @@ def _predict_batch(
     return preds
 
 
-def _read_depth(depth_dir: str | os.PathLike, path: Path) -> np.ndarray:
+def _read_depth(depth_dir: str | os.PathLike, path: Path, image_hw: tuple[int, int],
+                max_pixels: int | None) -> np.ndarray:
     dpath = find_depth(depth_dir, path.stem)
     if dpath is None:
         raise UserError(f"no depth map named {path.stem}.<ext> in {depth_dir}")
-    return to_depth_float(dpath)
+    depth = to_depth_float(dpath, max_pixels=max_pixels)
+    check_depth_aspect(depth.shape, image_hw, f"depth map {dpath}", "the image")
+    return depth
 
 
 def _strip_path(msg: str, path: Path) -> str:
