@@ -8,6 +8,7 @@ import sys
 from pdfnet.inference.checkpoint import load_model_for_inference
 from pdfnet.inference.export import DEFAULT_ATOL, export_onnx
 from pdfnet.inference.hub import resolve_checkpoint
+from pdfnet.utils.fs import check_output_file
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.onnx, "--onnx")  # before the (slow) export
     model, cfg = load_model_for_inference(resolve_checkpoint(args.ckpt), "cpu")
     size = args.size or cfg.model.input_size
     report = export_onnx(model, args.onnx, size=size, dynamic_batch=args.dynamic_batch, opset=args.opset,

@@ -16,6 +16,7 @@ import sys
 from pdfnet.errors import UserError
 from pdfnet.metrics import AGGREGATE_KEYS, evaluate_folders
 from pdfnet.metrics.report import write_json
+from pdfnet.utils.fs import check_output_file
 
 _SHOW = ("maxF", "wF", "meanE", "S", "MAE", "HCE", "meanF", "adpF", "maxE", "adpE", "maxF_meanPR")
 
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise UserError("--workers must be >= 0")
     meta = {"split": args.split, "tta": args.tta_used, "resolution": args.resolution}
+    if args.json:  # before scoring: a wrong --json must not cost the whole run
+        check_output_file(args.json, "--json")
     doc = evaluate_folders(args.pred_dir, args.gt_dir, workers=args.workers, skeleton_cache=args.ske_cache,
                            metrics=metrics, progress=not args.quiet, meta=meta)
     _print_summary(doc)

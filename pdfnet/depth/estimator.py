@@ -22,7 +22,7 @@ from torch import nn
 from pdfnet.depth.official import use_official_pos_interp
 from pdfnet.depth.registry import DEPTH_MODELS, resolve_source
 from pdfnet.depth.transforms import postprocess, preprocess, quantize, target_size
-from pdfnet.errors import UserError
+from pdfnet.errors import UserError, load_failure_reason
 from pdfnet.utils.normalize import IMAGENET_MEAN, IMAGENET_STD
 from pdfnet.utils.precision import DTYPES, autocast, resolve_dtype
 
@@ -166,14 +166,17 @@ class DepthEstimator:
         use_official_pos_interp(model, enable=pos_interp == "official")
         # Aliases are DAv2: ImageNet mean/std, multiple 14; no need to fetch their processor file.
         proc = {} if spec is not None else _processor_dict(source)
-        if input_size is None:
-            if spec is not None:
-                input_size = spec.input_size
-            else:
-                size = proc.get("size") or {}
-                input_size = int(size.get("height", 518)) if isinstance(size, dict) else int(size or 518)
         config = getattr(model, "config", None)
-        multiple = int(proc.get("ensure_multiple_of") or getattr(config, "patch_size", None) or 14)
+        try:
+            if input_size is None:
+                if spec is not None:
+                    input_size = spec.input_size
+                else:
+                    size = proc.get("size") or {}
+                    input_size = int(size.get("height", 518)) if isinstance(size, dict) else int(size or 518)
+            multiple = int(proc.get("ensure_multiple_of") or getattr(config, "patch_size", None) or 14)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise UserError(f"depth model {source!r}: malformed preprocessor_config.json ({e})") from None
         return cls(
             model,
             device=device,
@@ -289,10 +292,15 @@ def load_depth_model(source: str) -> nn.Module:
         model, info = AutoModelForDepthEstimation.from_pretrained(source, output_loading_info=True)
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "Weights only load failed" in str(e):
+            first = load_failure_reason(e)
         raise UserError(
             f"cannot load depth model {source!r}: {first} (offline? pass a local directory, e.g. "
             "--model-path small=DIR, or set PDFNET_DEPTH_MODELS_DIR)"
         ) from None
+    except Exception as e:  # noqa: BLE001 - a malformed folder fails in many ways (pickle, JSON, keys)
+        raise UserError(f"cannot load depth model {source!r}: the folder is not a usable transformers "
+                        f"depth model ({load_failure_reason(e)})") from None
     bad = {k: v for k, v in info.items() if k in ("missing_keys", "mismatched_keys") and v}
     if bad:  # strict: a partly random depth model must not silently write depth maps
         raise UserError(f"depth model {source!r} does not match its weights: {bad}")

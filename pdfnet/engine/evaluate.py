@@ -36,6 +36,7 @@ from pdfnet.inference.preprocess import prob_to_size, prob_to_uint8
 from pdfnet.inference.tta import tta_logits
 from pdfnet.metrics import DISMetrics, write_report, write_split_json
 from pdfnet.metrics.selection import ReleaseF
+from pdfnet.utils.fs import check_output_dir, safe_name
 from pdfnet.utils.io import read_alpha, read_gray, write_image
 from pdfnet.utils.normalize import minmax_normalize
 from pdfnet.utils.precision import amp_precision, autocast
@@ -168,6 +169,12 @@ def evaluate_model(cfg: Config, ckpt: str | os.PathLike, *, splits: list[str], o
 
     device = torch.device(device)
     info = D.current_info()
+    for split in splits:  # split names become file names under out_dir / save_preds
+        safe_name(split, "split")
+    if info.is_main:  # outputs usable before any inference
+        check_output_dir(out_dir, "--out-dir")
+        if save_preds is not None:
+            check_output_dir(save_preds, "--save-preds")
     check_data(cfg.data, eval_splits=splits, progress=progress and info.is_main)  # every split, before work
     model, model_cfg = load_model_for_inference(ckpt, device)
     if cfg.eval.fast:

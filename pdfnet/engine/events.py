@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pdfnet.errors import UserError
+from pdfnet.utils.fs import file_mode
 from pdfnet.utils.normalize import denormalize_image, minmax_normalize
 
 
@@ -29,12 +31,21 @@ def _plain(v: Any) -> Any:
 
 
 class JsonlWriter:
-    """Appends one JSON object per event to ``path`` (line-buffered, flushed each write)."""
+    """Appends one JSON object per event to ``path`` (line-buffered, flushed each write).
+
+    A symbolic link at ``path`` is refused, never followed (a planted link must not make a run append
+    to some other file); a new file gets the umask's permissions.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "a", buffering=1)  # noqa: SIM115 - closed in close()
+        if self.path.is_symlink():
+            raise UserError(f"{self.path} is a symbolic link; refusing to write metrics through it "
+                            "(remove the link)")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(self.path, flags, file_mode())
+        self._f = open(fd, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def write(self, step: int, scalars: Mapping[str, Any], kind: str) -> None:
         rec = {"kind": kind, "step": int(step), "time": round(time.time(), 3)}

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, load_failure_reason
 from .swin import SwinTransformer
 
 __all__ = [
@@ -45,12 +45,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"checkpoint file not found: {p}")
-    if p.suffix == ".safetensors":
-        return dict(load_file(str(p), device="cpu"))
     try:
+        if p.suffix == ".safetensors":
+            return dict(load_file(str(p), device="cpu"))
         obj = torch.load(p, weights_only=True, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - pickle/zip errors of several kinds
-        raise CheckpointError(f"cannot read {p} as a weights-only torch checkpoint: {exc}") from exc
+    except OSError:
+        raise  # disk / permission problems are reported as such
+    except Exception as exc:  # noqa: BLE001 - pickle/zip/header errors of several kinds
+        raise CheckpointError(f"cannot read {p} as a weights file: {load_failure_reason(exc)}") from None
     if isinstance(obj, Mapping) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
         for wrapper in ("model", "state_dict", "module"):
             if isinstance(obj.get(wrapper), Mapping):

@@ -45,6 +45,14 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
+def _make_dirs(folder: Path) -> None:
+    """``mkdir -p``; a file where a folder is needed is ``ENOTDIR`` (``mkdir`` says ``EEXIST``)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)) from None
+
+
 def _write_failure(exc: BaseException, path: Path, tmp: Path) -> BaseException:
     """The exception to raise for a failed write of ``path`` (``tmp`` still on disk)."""
     if isinstance(exc, OSError):
@@ -77,7 +85,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fsync: bool = False) 
     """
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(path.parent)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:200]}.", suffix=".tmp")
     except OSError as e:
         raise file_system_error(e, path) from None
@@ -150,7 +158,7 @@ def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Pa
     if path.exists() and not path.is_dir():
         raise UserError(f"{what} {path} exists and is not a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        _make_dirs(path)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".pdfnet-write-test-")
         os.close(fd)
         os.unlink(probe)

@@ -13,6 +13,7 @@ behind; :func:`atomic_write_many` writes a set of files all or none.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -48,22 +49,34 @@ def list_images(folder: str | os.PathLike, exts: Iterable[str] = IMAGE_EXTS) -> 
     )
 
 
-def header_size(path: str | os.PathLike, oriented: bool = True) -> tuple[int, int] | None:
-    """``(H, W)`` from the file header without decoding pixels, or None when PIL cannot read it.
-
-    ``oriented``: as :func:`read_rgb` returns the image, i.e. with the EXIF orientation applied
-    (sides swapped for a 90° rotation) for the formats OpenCV rotates.
-    """
+def _header(path: str | os.PathLike) -> tuple[int, int, bool] | int | None:
+    """``(H, W, rotated)`` from the header, the pixel count alone when PIL refuses the file as a
+    decompression bomb (its message carries it), or None when PIL cannot parse the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's own decompression-bomb warning
             with Image.open(path) as im:
                 w, h = im.size
-                turn = (oriented and im.format in _EXIF_ROTATED_FORMATS
-                        and im.getexif().get(0x0112) in (5, 6, 7, 8))
-    except Exception:  # noqa: BLE001 - PIL cannot parse it (or refuses it as a bomb): size unknown
+                turn = im.format in _EXIF_ROTATED_FORMATS and im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Image.DecompressionBombError as e:
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        return int(m.group(1)) if m else None
+    except Exception:  # noqa: BLE001 - PIL cannot parse it: size unknown, the decoder has the last word
         return None
-    return (int(w), int(h)) if turn else (int(h), int(w))
+    return int(h), int(w), bool(turn)
+
+
+def header_size(path: str | os.PathLike, oriented: bool = True) -> tuple[int, int] | None:
+    """``(H, W)`` from the file header without decoding pixels, or None when it cannot be read.
+
+    ``oriented``: as :func:`read_rgb` returns the image, i.e. with the EXIF orientation applied
+    (sides swapped for a 90° rotation) for the formats OpenCV rotates.
+    """
+    head = _header(path)
+    if not isinstance(head, tuple):
+        return None
+    h, w, turn = head
+    return (w, h) if oriented and turn else (h, w)
 
 
 def check_image_bounds(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> None:
@@ -79,12 +92,14 @@ def check_image_bounds(path: str | os.PathLike, max_pixels: int | None = MAX_PIX
     if not max_pixels:
         return
     path = Path(path)
-    hw = header_size(path, oriented=False)
-    if hw is not None:
-        if hw[0] * hw[1] > max_pixels:
+    head = _header(path)
+    if head is not None:
+        n = head if isinstance(head, int) else head[0] * head[1]
+        if n > max_pixels:
+            dims = "" if isinstance(head, int) else f"{head[1]}x{head[0]} = "
             raise ImageTooLargeError(
-                f"image is {hw[1]}x{hw[0]} = {hw[0] * hw[1] / 1e6:.0f} MP, over the bound of "
-                f"{max_pixels / 1e6:g} MP (raise it with --max-pixels if this image is wanted): {path}")
+                f"image is {dims}{n / 1e6:.0f} MP, over the bound of {max_pixels / 1e6:g} MP (raise it "
+                f"with --max-pixels if this image is wanted): {path}")
         return
     size = path.stat().st_size
     if size > 8 * max_pixels + (1 << 20):
