@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from pdfnet.errors import UserError
-from pdfnet.utils.fs import file_mode
+from pdfnet.utils.atomic import file_mode
 from pdfnet.utils.normalize import denormalize_image, minmax_normalize
 
 

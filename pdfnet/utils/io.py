@@ -5,7 +5,7 @@ it is missing or cannot be decoded, so callers can report it by name. Readers ar
 pixel is decoded, the size in the file header is checked against ``max_pixels`` (default
 :data:`MAX_PIXELS`, 100 megapixels, PIL's decompression-bomb idea) and a file too large to be an
 image within that bound is refused without reading it (:class:`ImageTooLargeError`). All writers are
-atomic (:func:`pdfnet.utils.fs.atomic_open`): they encode in memory, write a temp file in the
+atomic (:func:`pdfnet.utils.atomic.atomic_open`): they encode in memory, write a temp file in the
 destination folder, then ``os.replace`` it, so an interrupted run never leaves a truncated image
 behind; :func:`atomic_write_many` writes a set of files all or none.
 """
@@ -23,8 +23,7 @@ import numpy as np
 from PIL import Image
 
 from pdfnet.errors import ImageReadError, ImageTooLargeError, UserError
-from pdfnet.utils.atomic import atomic_write_bytes
-from pdfnet.utils.fs import replace_all
+from pdfnet.utils.atomic import atomic_write_bytes, replace_all
 
 IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Video containers ``pdfnet predict`` hands to OpenCV's video reader (FFmpeg backend).
@@ -184,7 +183,7 @@ def read_gray_float(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS
 
 
 def atomic_write_many(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
-    """Write a set of files all or none (:func:`pdfnet.utils.fs.replace_all`)."""
+    """Write a set of files all or none (:func:`pdfnet.utils.atomic.replace_all`)."""
     return replace_all({Path(k): v for k, v in files.items()})
 
 
