@@ -136,6 +136,22 @@ def state(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def dav2(tmp_path_factory) -> Path:
+    """A tiny random Depth Anything V2 folder (transformers layout)."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    bb = Dinov2Config(hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
+                      patch_size=14, image_size=42, out_features=["stage1", "stage2"],
+                      reshape_hidden_states=False)
+    cfg = DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=8, neck_hidden_sizes=[8, 8],
+                              fusion_hidden_size=8, reassemble_factors=[1, 0.5], head_hidden_size=8,
+                              patch_size=14)
+    out = tmp_path_factory.mktemp("dav2")
+    DepthAnythingForDepthEstimation(cfg).save_pretrained(out)
+    return out
+
+
 @pytest.fixture()
 def images(tmp_path) -> tuple[Path, Path]:
     """Two small images and matching depth maps: ``(images dir, depth dir)``."""
@@ -293,7 +309,7 @@ def test_os_error_mapping_at_the_entry_point(code, needle, tmp_path, capsys, mon
 
 
 @needs_root
-def test_read_only_file_system_in_every_command(release, state, images, tmp_path, capsys):
+def test_read_only_file_system_in_every_command(release, state, dav2, images, tmp_path, capsys):
     src, dep = images
     ro = tmp_path / "ro"
     gt = tmp_path / "gt"
@@ -311,6 +327,8 @@ def test_read_only_file_system_in_every_command(release, state, images, tmp_path
             "export": ["export", "--ckpt", release, "--onnx", ro / "m.onnx", "--no-check"],
             "eval": ["eval", "--pred-dir", gt, "--gt-dir", gt, "--json", ro / "r.json", "--quiet"],
             "report": ["report", "--json-dir", tmp_path / "jsons", "--out", ro / "rep", "--no-plots"],
+            "depth": ["depth", "--images", src, "--out", ro / "d", "--model", dav2, "--name", "tiny",
+                      "--device", "cpu", "--no-progress"],
             "train": ["train", "--config", REPO / "configs" / "demo_cpu.yaml", "--set",
                       f"train.output_dir={ro / 'run'}", "--set", f"data.root={tmp_path}"],
         }
@@ -554,8 +572,12 @@ def test_outputs_honour_the_umask(umask, mode, state, release, images, tmp_path,
         assert cli(capsys, *predict_args(release, src, dep, tmp_path / "p", "--save", "mask"))[0] == 0
         assert cli(capsys, "export-weights", state, "--out", tmp_path / "rel")[0] == 0
         assert cli(capsys, "config", "--out", tmp_path / "c.yaml")[0] == 0
-        files = [*(tmp_path / "p").iterdir(), *(tmp_path / "rel").iterdir(), tmp_path / "c.yaml"]
-        assert len(files) == 5 and {f.stat().st_mode & 0o777 for f in files} == {mode}
+        model = build_model(tiny_cfg().model)
+        save_train_state(tmp_path / "last.pt", model=model, optimizer=torch.optim.SGD(model.parameters()),
+                         schedule=None, scaler=None, cfg=tiny_cfg(), step=1, epoch=0, batch_in_epoch=1)
+        files = [*(tmp_path / "p").iterdir(), *(tmp_path / "rel").iterdir(), tmp_path / "c.yaml",
+                 tmp_path / "last.pt"]
+        assert len(files) == 6 and {f.stat().st_mode & 0o777 for f in files} == {mode}
     finally:
         os.umask(old)
         fs.file_mode.cache_clear()

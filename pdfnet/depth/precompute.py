@@ -50,6 +50,7 @@ from pdfnet.depth.registry import (
 from pdfnet.errors import UserError
 from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.device import resolve_device
+from pdfnet.utils.fs import check_output_dir
 from pdfnet.utils.io import ImageReadError, header_size, list_images, read_rgb, write_image
 from pdfnet.utils.layout import data_root, find_splits, image_dir
 from pdfnet.utils.ranks import rank_shard, torchrun_env
@@ -376,6 +377,9 @@ def run_depth(
             planned.append(p)
             stats.skipped += skipped
     stats.plan_seconds = time.perf_counter() - t0
+    if write:  # every output folder writable before any model loads
+        for folder in sorted({d.parent for p in planned for d in p.todo.values()}):
+            check_output_dir(folder, "depth output folder")
     show = progress and rank == 0
     for group in _group_passes(targets):
         names = [t.name for t in group]

@@ -35,6 +35,7 @@ from pdfnet.inference.checkpoint import (
     torch_load,
     unwrap_model,
 )
+from pdfnet.utils.atomic import file_mode
 
 # --------------------------------------------------------------------------------------------------
 # atomic writes
@@ -69,6 +70,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())  # the umask's permissions, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             w = _WriteErrors(f)
             try:
