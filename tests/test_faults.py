@@ -212,6 +212,15 @@ def test_oversized_and_hostile_images_are_skipped_rest_continues(release, images
     assert rc == 1 and err.count("skipped") == 4 and "over the bound of 0.001 MP" in err
 
 
+def test_depth_skips_an_oversized_image_and_continues(dav2, images, tmp_path, capsys):
+    src, _ = images
+    fake_png_header(src / "bomb.png", 20000, 20000)
+    rc, _, err = cli(capsys, "depth", "--images", src, "--out", tmp_path / "d", "--model", dav2, "--name",
+                     "tiny", "--device", "cpu", "--no-progress")
+    assert rc == 1 and "Traceback" not in err and "bomb.png" in err and "400 MP" in err
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["im0.png", "im1.png"]
+
+
 def test_depth_resize_of_a_thin_strip_is_bounded():
     assert target_size(8, 2000) == (518, 4144)  # uncapped: 518 x 129 500 (minutes on a CPU)
     assert target_size(2000, 8, 1024) == (8190, 1036)
