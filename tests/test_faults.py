@@ -219,6 +219,10 @@ def test_depth_skips_an_oversized_image_and_continues(dav2, images, tmp_path, ca
                      "tiny", "--device", "cpu", "--no-progress")
     assert rc == 1 and "Traceback" not in err and "bomb.png" in err and "400 MP" in err
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["im0.png", "im1.png"]
+    rc, _, err = cli(capsys, "depth", "--images", src, "--out", tmp_path / "d", "--model", dav2, "--name",
+                     "tiny", "--device", "cpu", "--no-progress", "--max-pixels", -1)
+    assert rc == 2
+    one_error(err, "depth", "'depth.max_pixels' must be >= 0")
 
 
 def test_depth_resize_of_a_thin_strip_is_bounded():

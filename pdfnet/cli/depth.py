@@ -27,13 +27,13 @@ import argparse
 import sys
 
 from pdfnet.cli.common import add_config_args, config_from_args
-from pdfnet.config import Config
+from pdfnet.config import Config, check_ranges
 from pdfnet.depth.precompute import precompute_depth
 from pdfnet.utils.ranks import torchrun_env
 
 #: flags that set a key of the config's ``depth`` section (flag name = key name)
 _DEPTH_KEYS = ("name", "models_dir", "input_size", "batch_size", "dtype", "bit_depth", "format", "threads",
-               "target_splits", "device")
+               "target_splits", "device", "max_pixels")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -69,6 +69,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     run_g.add_argument("--format", choices=("png", "jpg"),
                        help="png (default, lossless) or jpg: 8-bit JPEG at quality 95, as the release's "
                             "depth notebook writes (the same map up to JPEG's loss)")
+    run_g.add_argument("--max-pixels", type=int, metavar="N",
+                       help="skip images over N pixels, checked from the header before decoding "
+                            "(default 100000000; 0: no bound)")
     run_g.add_argument("--threads", "--workers", dest="threads", type=int, metavar="N",
                        help="decode threads and encode/write threads, each (default 4; --workers is the "
                             "older name)")
@@ -90,6 +93,7 @@ def _settings(args: argparse.Namespace) -> Config:
             setattr(d, attr, v)
     if args.model_path is not None:
         d.model_paths = list(args.model_path)
+    check_ranges(cfg)  # the flags too
     return cfg
 
 

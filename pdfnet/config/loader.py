@@ -312,6 +312,7 @@ RANGES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
     ("depth.input_size", "null or >= 14", _none_or(lambda x: _finite(x) and x >= 14)),
     ("depth.batch_size", ">= 1", _ge1),
     ("depth.threads", ">= 1", _ge1),
+    ("depth.max_pixels", ">= 0 (0 = no bound)", _ge0),
 )
 
 

@@ -187,6 +187,9 @@ class DepthConfig:
     from the PNGs by JPEG's loss only). The loader prefers ``.png`` when a stem has both."""
     threads: int = 4
     """Decode threads and encode/write threads, each (formerly ``depth.workers``)."""
+    max_pixels: int = 100_000_000
+    """Images over this many pixels are skipped (checked from the file header before decoding); 0 = no
+    bound. Equals ``pdfnet.utils.io.MAX_PIXELS``."""
     target_splits: list[str] | None = None
     """Splits that get ``large_1024`` with ``models: [all]``; null = splits named ``*-TR``."""
     device: str = "auto"

@@ -51,7 +51,7 @@ from pdfnet.errors import UserError
 from pdfnet.utils.atomic import atomic_write_bytes
 from pdfnet.utils.device import resolve_device
 from pdfnet.utils.fs import check_output_dir
-from pdfnet.utils.io import ImageReadError, header_size, list_images, read_rgb, write_image
+from pdfnet.utils.io import MAX_PIXELS, ImageReadError, header_size, list_images, read_rgb, write_image
 from pdfnet.utils.layout import data_root, find_splits, image_dir
 from pdfnet.utils.ranks import rank_shard, torchrun_env
 
@@ -254,18 +254,18 @@ def _batches(
     return out + singles
 
 
-def _decode(batch: list[_Planned]) -> list[np.ndarray | ImageReadError]:
+def _decode(batch: list[_Planned], max_pixels: int | None = MAX_PIXELS) -> list[np.ndarray | ImageReadError]:
     out: list[np.ndarray | ImageReadError] = []
     for it in batch:
         try:
-            out.append(read_rgb(it.src))
+            out.append(read_rgb(it.src, max_pixels=max_pixels))
         except ImageReadError as e:
             out.append(e)
     return out
 
 
 def _prefetch(
-    pool: ThreadPoolExecutor, batches: list[list[_Planned]], depth: int
+    pool: ThreadPoolExecutor, batches: list[list[_Planned]], depth: int, max_pixels: int | None = MAX_PIXELS
 ) -> Iterator[tuple[list[_Planned], list[np.ndarray | ImageReadError]]]:
     """Yield ``(batch, decoded)`` in order while up to ``depth`` batches decode in the background.
 
@@ -278,7 +278,7 @@ def _prefetch(
         b = next(it, None)
         if b is None:
             return False
-        queue.append((b, [pool.submit(_decode, [x]) for x in b]))
+        queue.append((b, [pool.submit(_decode, [x], max_pixels) for x in b]))
         return True
 
     for _ in range(depth):
@@ -344,6 +344,7 @@ def run_depth(
     world_size: int = 1,
     progress: bool = True,
     write: bool = True,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> DepthRunStats:
     """Compute the missing depth maps of ``jobs`` (this rank's shard), return what was done.
 
@@ -357,6 +358,8 @@ def run_depth(
         rank, world_size: shard of ``jobs`` this process handles.
         progress: show a tqdm bar (images/s) on rank 0.
         write: False encodes the PNGs but writes nothing (benchmarking).
+        max_pixels: images over this many pixels are skipped as unreadable, from the header, before
+            decoding (None: no bound).
     """
     if bits not in (8, 16):
         raise UserError(f"bit depth must be 8 or 16, got {bits}")
@@ -387,7 +390,7 @@ def run_depth(
         if not items:
             continue
         ests = {t.name: t.load() for t in group}
-        stats.merge(_run_pass(items, ests, bits, batch_size, workers, show, write))
+        stats.merge(_run_pass(items, ests, bits, batch_size, workers, show, write, max_pixels))
         del ests
     return stats
 
@@ -400,6 +403,7 @@ def _run_pass(
     workers: int,
     show: bool,
     write: bool,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> DepthRunStats:
     stats = DepthRunStats()
     est_list = list(ests.values())
@@ -417,7 +421,7 @@ def _run_pass(
     ):
         writer = _Writer(wpool, max_pending=4 * batch_size * len(ests))
         try:
-            for batch, decoded in _prefetch(dpool, batches, depth=max(2, workers)):
+            for batch, decoded in _prefetch(dpool, batches, depth=max(2, workers), max_pixels=max_pixels):
                 ok: list[tuple[_Planned, torch.Tensor]] = []
                 for it, img in zip(batch, decoded, strict=True):
                     if isinstance(img, ImageReadError):
@@ -585,4 +589,5 @@ def precompute_depth(cfg: Config, *, dataset_root: str | os.PathLike | None = No
         size = spec.input_size if spec and (src == TARGET_ALIAS or d.input_size is None) else d.input_size
         targets.append(DepthTarget(name, loader(src), size or 518))
     return run_depth(jobs, targets, bits=d.bit_depth, batch_size=d.batch_size, workers=d.threads,
-                     overwrite=overwrite, rank=rank, world_size=world, progress=progress)
+                     overwrite=overwrite, rank=rank, world_size=world, progress=progress,
+                     max_pixels=d.max_pixels or None)
