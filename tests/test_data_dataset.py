@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -237,3 +238,22 @@ def test_val_fraction_holds_out_a_seeded_part_of_the_train_split(tmp_path):
     cfg.val_fraction = 1.0
     with pytest.raises(UserError, match=r"val_fraction must be in \[0, 1\)"):
         build_datasets(cfg)
+
+
+@pytest.mark.timeout(120)
+def test_loader_workers_start_after_opencv_threads_ran_in_this_process(tmp_path):
+    """The pre-flight check (and any cv2 call) starts OpenCV's thread pool in the training process; a
+    forked loader worker then hung for ever in its first cv2 call. Workers must not be forked from it."""
+    write_split(tmp_path, "DIS-TR", n=2)
+    write_split(tmp_path, "DIS-VD", n=1)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        with ThreadPoolExecutor(4) as ex:  # the pool, entered from several threads like the check's probes
+            list(ex.map(lambda _: cv2.GaussianBlur(np.zeros((1024, 1024), np.float32), (31, 31), 5), range(8)))
+        train, _ = build_datasets(DataConfig(root=str(tmp_path), size=16, num_workers=1), seed=0)
+        loader = build_dataloader(train, 2, train=True, num_workers=1, seed=0)
+        set_epoch(loader, 0)
+        assert [b["stem"] for b in loader] and loader.multiprocessing_context.get_start_method() != "fork"
+    finally:
+        cv2.setNumThreads(threads)

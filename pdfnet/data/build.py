@@ -23,6 +23,7 @@ from pdfnet.data.check import CheckReport, check_splits
 from pdfnet.data.dataset import DISDataset
 from pdfnet.data.dis5k import split_depths
 from pdfnet.errors import UserError
+from pdfnet.utils.parallel import mp_context
 from pdfnet.utils.ranks import rank_shard
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,9 @@ def build_dataloader(
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
         pin_memory=pin_memory, worker_init_fn=seed_worker if workers else None,
+        # never fork this process: OpenCV's thread pool (started by any earlier cv2 call, e.g. the
+        # pre-flight data check) hangs a forked child in its first cv2 call
+        multiprocessing_context=mp_context(preload=["pdfnet.data"]) if workers else None,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=workers > 0 and (persistent_workers is None or persistent_workers),
     )
