@@ -250,7 +250,8 @@ def test_loader_workers_start_after_opencv_threads_ran_in_this_process(tmp_path)
     cv2.setNumThreads(2)
     try:
         with ThreadPoolExecutor(4) as ex:  # the pool, entered from several threads like the check's probes
-            list(ex.map(lambda _: cv2.GaussianBlur(np.zeros((1024, 1024), np.float32), (31, 31), 5), range(8)))
+            blank = np.zeros((1024, 1024), np.float32)
+            list(ex.map(lambda _: cv2.GaussianBlur(blank, (31, 31), 5), range(8)))
         train, _ = build_datasets(DataConfig(root=str(tmp_path), size=16, num_workers=1), seed=0)
         loader = build_dataloader(train, 2, train=True, num_workers=1, seed=0)
         set_epoch(loader, 0)
