@@ -221,6 +221,8 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     make_generic(tmp_path)
     assert main(["data", "check", str(tmp_path), "--splits", "nope", "--no-progress"]) == 1
     assert "split 'nope' not found" in capsys.readouterr().out
+    assert main(["data", "check", str(tmp_path / "train")]) == 2
+    assert f"give the folder holding it: {tmp_path.resolve()} --splits train" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["data", "check"])
     assert e.value.code == 2

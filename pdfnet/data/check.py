@@ -490,6 +490,10 @@ def check_splits(
         if not splits:
             if not Path(root).is_dir():
                 raise UserError(f"data root not found: {root}")
+            root_p = Path(root).resolve()
+            if any((root_p / d).is_dir() for d in ("im", "images")):
+                raise UserError(f"{root} is a split folder itself; give the folder holding it: "
+                                f"{root_p.parent} --splits {root_p.name}")
             raise UserError(f"no split folders under {root} (a split holds im/ + gt/ or images/ + masks/)")
     probe_cache = cache if isinstance(cache, ProbeCache) else ProbeCache.for_root(root) if cache \
         else ProbeCache(None)
