@@ -105,3 +105,27 @@ def test_a_broken_dataset_stops_check_and_train_before_any_checkpoint(tmp_path, 
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("pdfnet train: error:") and "Traceback" not in err
     assert _checkpoints(run) == []
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_file_broken_mid_run_is_one_line_naming_it(tmp_path, workers):
+    """A file that breaks after the start-up check (here: between building the dataset and training) stops
+    training with the same one-line error, with or without DataLoader workers."""
+    from helpers import write_tiny_dis
+
+    from pdfnet.config import load_config
+    from pdfnet.data import build_train_dataset
+    from pdfnet.engine.trainer import train
+    from pdfnet.errors import ImageReadError
+
+    data = write_tiny_dis(tmp_path / "data", {"DIS-TR": 4})
+    cfg = load_config(REPO / "configs" / "demo_cpu.yaml", [
+        f"data.root={data}", "data.size=32", "model.input_size=32", f"train.output_dir={tmp_path / 'run'}",
+        "train.batch_size=4", "train.epochs=1", "train.val_every_epochs=0", f"data.num_workers={workers}",
+        "train.tensorboard=false", "train.device=cpu", "train.precision=fp32"])
+    train_set = build_train_dataset(cfg.data)
+    broken = train_set.samples[1].image
+    broken.write_bytes(b"no longer an image")
+    with pytest.raises(ImageReadError) as e:
+        train(cfg, train_set=train_set, progress=False)
+    assert str(e.value) == f"cannot decode image (corrupt or unsupported format): {broken}"
