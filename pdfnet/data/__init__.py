@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "build_eval_dataset": "build",
     "build_train_dataset": "build",
     "set_epoch": "build",
+    "shutdown_workers": "build",
     "check_data": "build",
     "DISDataset": "dataset",
     "sample_rng": "dataset",

@@ -215,6 +215,22 @@ def build_dataloader(
     )
 
 
+def shutdown_workers(loader: DataLoader) -> None:
+    """Stop ``loader``'s worker processes now, persistent ones included (a no-op without workers).
+
+    Call it when a run ends or fails: otherwise the workers stay until the loader is garbage-collected,
+    which an exception's reference cycle can delay past interpreter exit, where joining workers that
+    ignore SIGTERM hangs. torch has no public call for this; it is the shutdown the iterator runs itself
+    when it is deleted.
+    """
+    it = getattr(loader, "_iterator", None)
+    if it is not None:
+        shutdown = getattr(it, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
+        loader._iterator = None
+
+
 def set_epoch(loader: DataLoader, epoch: int) -> None:
     """Set the epoch on the loader's sampler and dataset (whichever support ``set_epoch``)."""
     for obj in (loader.sampler, loader.dataset):
@@ -234,4 +250,5 @@ __all__ = [
     "resolve_target_depth",
     "seed_worker",
     "set_epoch",
+    "shutdown_workers",
 ]

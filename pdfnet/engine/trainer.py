@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from pdfnet.config import Config
 from pdfnet.config.schema import TrainConfig
-from pdfnet.data import build_eval_dataset, build_train_dataset
+from pdfnet.data import build_eval_dataset, build_train_dataset, shutdown_workers
 from pdfnet.data.hard_half import HardHalf, is_hard_epoch
 from pdfnet.engine import distributed as D
 from pdfnet.engine.checkpoint import Checkpointer, TrainState, get_rng_state, seed_all, set_rng_state
@@ -153,7 +153,8 @@ def train(cfg: Config, *, resume: str | None = None, overwrite: bool = False, mo
         net = _wrap_model(model, tc, info, device)
         batches = micro_batches(loader, plan, tc.grad_accum, start_step=state.step, hard=state.hard_half)
         saved_step, last_val, meter = state.step, {}, _Meter()
-        with _StopSignals() as stop, _sinks(run.path, tc, info, plan, state.step, progress) as (events, bar):
+        with _StopSignals() as stop, contextlib.closing(batches), \
+                _sinks(run.path, tc, info, plan, state.step, progress) as (events, bar):
             while True:
                 # ---- checkpoint, then validation, for the step just done ----
                 stopping = stop.requested(info, device)
@@ -318,17 +319,20 @@ def micro_batches(loader: DataLoader, plan: EpochPlan, grad_accum: int,
     the previous epoch's checkpoint and validation). With ``hard`` (``train.hard_half``), a starting epoch
     closes the books of the one before and odd epochs keep only its hard half (in their own order)."""
     first, steps_done = plan.locate(start_step)
-    for epoch in range(first, len(plan.steps)):
-        loader.sampler.set_epoch(epoch)
-        if hard is not None:
-            if steps_done == 0 and hard.records:
-                hard.end_epoch()
-            loader.sampler.set_subset(hard.allowed(epoch))
-        if hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(epoch)
-        loader.sampler.set_start(steps_done * grad_accum * loader.batch_size)
-        yield from itertools.islice(loader, (plan.steps[epoch] - steps_done) * grad_accum)
-        steps_done = 0
+    try:
+        for epoch in range(first, len(plan.steps)):
+            loader.sampler.set_epoch(epoch)
+            if hard is not None:
+                if steps_done == 0 and hard.records:
+                    hard.end_epoch()
+                loader.sampler.set_subset(hard.allowed(epoch))
+            if hasattr(loader.dataset, "set_epoch"):
+                loader.dataset.set_epoch(epoch)
+            loader.sampler.set_start(steps_done * grad_accum * loader.batch_size)
+            yield from itertools.islice(loader, (plan.steps[epoch] - steps_done) * grad_accum)
+            steps_done = 0
+    finally:  # closed, finished or failed (e.g. an unreadable file): the workers go now, not at exit
+        shutdown_workers(loader)
 
 
 # --------------------------------------------------------------------------------------------------
