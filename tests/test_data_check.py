@@ -16,6 +16,7 @@ from pdfnet.cli.main import main
 from pdfnet.data import check as C
 from pdfnet.data.check import ProbeCache, check_splits
 from pdfnet.data.dis5k import discover_split
+from pdfnet.utils.io import read_rgb
 
 # names with spaces and non-ASCII characters, one per image format
 GENERIC = {"a photo.jpg": (20, 30), "b.png": (18, 24), "çafé 2.webp": (16, 16), "d d.bmp": (12, 20)}
@@ -204,15 +205,25 @@ def test_pool_gives_the_same_results(tmp_path, monkeypatch):
                                                                            "format))",)
 
 
-def test_exif_rotated_jpeg_matches_its_rotated_mask(tmp_path):
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".tif", ".webp"])
+def test_exif_rotated_image_matches_the_mask_of_its_decoded_size(tmp_path, ext):
     d = tmp_path / "s"
     im = Image.fromarray(np.zeros((10, 20, 3), np.uint8))
     exif = im.getexif()
-    exif[0x0112] = 6  # rotate 90° on display: OpenCV decodes it as 20x10
+    exif[0x0112] = 6  # rotate 90° on display
     (d / "images").mkdir(parents=True)
-    im.save(d / "images" / "r.jpg", exif=exif.tobytes())
-    _write(d / "masks" / "r.png", _mask(20, 10))
+    im.save(d / "images" / f"r{ext}", exif=exif.tobytes())
+    h, w = read_rgb(d / "images" / f"r{ext}").shape[:2]  # what training reads (OpenCV's rule per format)
+    _write(d / "masks" / "r.png", _mask(h, w))
     assert check_splits(tmp_path, progress=False).ok
+
+
+def test_image_over_the_pixel_bound_is_a_problem(tmp_path):
+    d = make_generic(tmp_path)
+    Image.new("1", (10_001, 10_001)).save(d / "images" / "huge.png")  # 100 MP, a few KB on disk
+    _write(d / "masks" / "huge.png", _mask(4, 4))
+    rep = check_splits(tmp_path, progress=False)
+    assert _kinds(rep) == ["unreadable"] and "huge.png (image is 10001x10001" in rep.errors[0][1].message
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):

@@ -47,16 +47,14 @@ from pdfnet.data.dis5k import (
     scan_split,
     split_depths,
 )
-from pdfnet.errors import UserError
+from pdfnet.errors import ImageReadError, ImageTooLargeError, UserError
 from pdfnet.utils.atomic import atomic_write_bytes
-from pdfnet.utils.io import ImageReadError, read_alpha, read_gray, read_rgb
+from pdfnet.utils.io import check_image_bounds, header_size, read_alpha, read_gray, read_rgb
 from pdfnet.utils.layout import find_splits
 from pdfnet.utils.parallel import process_pool
 
 CHECK_VERSION = 1
 """Bumped whenever a probe's meaning changes (older cache entries are then ignored)."""
-#: Formats whose EXIF orientation OpenCV applies when it decodes colour images (so sizes are swapped).
-_ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "TIFF"})
 _POOL_MIN = 64  # fewer files are probed in this process (a pool costs more than it saves)
 _BAR_MIN = 200  # a progress bar from this many files to probe
 _SHOW = 5
@@ -94,15 +92,22 @@ def _trailer_error(path: Path, fmt: str | None) -> str | None:
 
 
 def _header(path: Path, oriented: bool) -> Probe:
-    """Size and channels from the header (PIL, pixels not decoded), with OpenCV's orientation rule."""
+    """Size (:func:`~pdfnet.utils.io.header_size`, OpenCV's orientation rule with ``oriented``) and
+    channels from the header, pixels not decoded; a file over the readers' pixel bound is an error.
+
+    Raises:
+        ValueError: PIL cannot parse the header (the caller lets OpenCV decide).
+    """
+    try:
+        check_image_bounds(path)
+    except ImageTooLargeError as e:
+        return Probe(error=_reason(e))
+    hw = header_size(path, oriented)
+    if hw is None:
+        raise ValueError(f"no readable header: {path}")
     with Image.open(path) as im:
-        w, h = im.size
-        fmt = im.format
-        channels = len(im.getbands())
-        if oriented and fmt in _ORIENTED_FORMATS and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-            w, h = h, w
-    err = _trailer_error(path, fmt)
-    return Probe(error=err, height=h, width=w, channels=channels)
+        fmt, channels = im.format, len(im.getbands())
+    return Probe(error=_trailer_error(path, fmt), height=hw[0], width=hw[1], channels=channels)
 
 
 def probe_image(path: str | os.PathLike, decode: bool = False) -> Probe:
