@@ -408,6 +408,19 @@ def test_malformed_checkpoints_are_one_line(release, images, tmp_path, capsys):
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
+def test_resume_from_a_malformed_train_state_is_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "pdfnet-train-state", "version": 1, "model": {}}, run / "last.pt")
+    before = digest(run)
+    data = tmp_path / "data"
+    generate_dataset(data, {"DIS-TR": 4, "DIS-VD": 1}, size=32, workers=1, progress=False)
+    rc, _, err = cli(capsys, "train", "--config", REPO / "configs" / "demo_cpu.yaml", "--set",
+                     f"train.output_dir={run}", "--set", f"data.root={data}", "--resume", "auto")
+    assert rc == 2 and digest(run) == before
+    one_error(err, "train", "malformed train state")
+
+
 def test_pickle_checkpoint_is_refused_without_unsafe_advice(images, tmp_path, capsys):
     marker = tmp_path / "pwned"
 

@@ -175,7 +175,25 @@ def load_train_state(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path} is not a pdfnet train state (no '{TRAIN_STATE_FORMAT}' marker)")
     if state.get("version", 0) > TRAIN_STATE_VERSION:
         raise CheckpointError(f"{path}: train-state version {state['version']} is newer than this pdfnet")
+    check_train_state(state, path)
     return state
+
+
+#: entries every train state has, with the type each must be (what resuming reads)
+_TRAIN_STATE_ENTRIES: dict[str, type | tuple[type, ...]] = {
+    "model": Mapping, "optimizer": Mapping, "step": int, "epoch": int, "batch_in_epoch": int, "best": Mapping,
+    "rng": Mapping, "config_yaml": str,
+}
+
+
+def check_train_state(state: Mapping, path: str | os.PathLike) -> None:
+    """Refuse a train state whose entries are missing or of the wrong type (a damaged or hand-made file
+    that is safe to read but would fail with a KeyError deep in the resume) with one line."""
+    bad = [k for k, tp in _TRAIN_STATE_ENTRIES.items()
+           if not isinstance(state.get(k), tp) or isinstance(state.get(k), bool)]
+    if bad:
+        raise CheckpointError(f"{path}: malformed train state (missing or wrong: {', '.join(bad)}); it "
+                              "cannot be resumed or exported")
 
 
 @dataclasses.dataclass
