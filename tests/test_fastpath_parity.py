@@ -6,8 +6,12 @@ Tolerances (max abs difference on the P0 logits, unless stated):
   tolerance, rtol = atol = 1e-4) and 1e-5 vs our own eager model on the tiny config;
 * ``torch.compile`` (fp32): 1e-5 vs eager (CPU: dynamo with the eager backend and fullgraph=True, which
   proves the whole forward traces as one graph; GPU: inductor, 1e-4);
-* bf16 autocast (8-bit mantissa): on logits of std ~0.5, max abs 0.15, mean abs 0.03 and max abs 0.05
-  on probabilities (tiny config, fixture-style weights, CPU: measured 0.089 / 0.014 / 0.022); the GPU
+* bf16 autocast (8-bit mantissa): on logits of std ~0.5, max abs 0.25, mean abs 0.04 and max abs 0.06
+  on probabilities (tiny config, fixture-style weights). The error depends on which bf16 kernels the CPU
+  has, not on seeds or threads (deterministic per machine, same with 1 or 2 threads): 0.089 / 0.014 /
+  0.022 were recorded on a host where bf16 ran faster than fp32 (so through oneDNN's bf16 kernels);
+  0.164 / 0.026 / 0.040 on an AVX2-only CPU, whose reference bf16 kernels round differently (over input seeds 1-5 there: max 0.047-0.164, mean 0.007-0.026,
+  probabilities 0.012-0.040); the bounds keep ~1.5x margin over the worst measured; the GPU
   tests use the official fixture at S=256 with max abs 0.3 (bf16) / 0.1 (fp16) and probabilities 0.05
   (not yet measured on a GPU: calibrate from ``scripts/gpu_check.sh`` output);
 * CUDA graphs: 1e-6 vs the same options without graphs (same kernels replayed).
@@ -82,8 +86,8 @@ def test_bf16_autocast_close(tiny):
     out = _run(model, x, FastPathOptions(dtype="bf16", channels_last=True, fast_upconv=True))
     assert out.dtype == torch.float32
     diff = (out - ref).abs()
-    assert diff.max() < 0.15 and diff.mean() < 0.03, f"max {diff.max():.3e} mean {diff.mean():.3e}"
-    assert (out.sigmoid() - ref.sigmoid()).abs().max() < 0.05
+    assert diff.max() < 0.25 and diff.mean() < 0.04, f"max {diff.max():.3e} mean {diff.mean():.3e}"
+    assert (out.sigmoid() - ref.sigmoid()).abs().max() < 0.06
 
 
 def test_wrapper_rejects_unsupported_options(tiny):

@@ -1,10 +1,12 @@
 """pdfnet.utils.precision: the one owner of precision names and autocast."""
 
+import warnings
+
 import pytest
 import torch
 
 from pdfnet.errors import UserError
-from pdfnet.utils.precision import DTYPES, amp_precision, autocast, resolve_dtype
+from pdfnet.utils.precision import DTYPES, amp_precision, autocast, cpu_bf16_kernels, resolve_dtype
 
 
 def test_names_and_dtypes():
@@ -35,3 +37,13 @@ def test_amp_precision_cpu_fallback_and_errors():
     assert amp_precision("fp16", torch.device("cuda")) == (torch.float16, True)
     with pytest.raises(UserError, match="unknown precision"):
         amp_precision("half", cpu)
+
+
+def test_cpu_bf16_autocast_warns_exactly_when_the_cpu_has_no_bf16_kernels():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with autocast("cpu", torch.bfloat16):
+            out = torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
+    assert out.dtype == torch.bfloat16  # it still runs in bf16: --dtype sets the dtype
+    slow = [w for w in caught if "slower than fp32" in str(w.message)]
+    assert bool(slow) == (not cpu_bf16_kernels())

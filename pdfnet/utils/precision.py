@@ -14,7 +14,7 @@ import torch
 
 from pdfnet.errors import UserError
 
-__all__ = ["DTYPES", "amp_precision", "autocast", "resolve_dtype"]
+__all__ = ["DTYPES", "amp_precision", "autocast", "cpu_bf16_kernels", "resolve_dtype"]
 
 #: Precision name → torch dtype (the names the config, the CLI and the Python API accept).
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -35,11 +35,30 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     return DTYPES[dtype]
 
 
+def cpu_bf16_kernels() -> bool:
+    """Whether this CPU runs bf16 matmuls and convolutions through oneDNN (AVX-512 / AVX-512-BF16 / AMX,
+    Arm BF16) — the condition PyTorch itself uses to route them there.
+
+    Without it (e.g. an AVX2-only x86 CPU) PyTorch falls back to reference loops: measured on such a
+    CPU (docs/benchmarks.md), a bf16 Linear is ~6× and an NCHW 3×3 conv ~300× slower than fp32, so bf16
+    autocast makes inference far slower, not faster.
+    """
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` to ``dtype`` on ``device``'s type; a no-op context for ``None`` or fp32."""
+    """``torch.autocast`` to ``dtype`` on ``device``'s type; a no-op context for ``None`` or fp32.
+
+    bf16 on a CPU without bf16 kernels (:func:`cpu_bf16_kernels`) warns (once per call site): it runs,
+    but many times slower than fp32.
+    """
     if dtype is None or dtype == torch.float32:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+    dev = torch.device(device)
+    if dev.type == "cpu" and dtype == torch.bfloat16 and not cpu_bf16_kernels():
+        warnings.warn("bf16 on this CPU (no AVX-512/AMX bf16 kernels) runs many times slower than fp32; "
+                      "use fp32 here (docs/benchmarks.md)", stacklevel=2)
+    return torch.autocast(device_type=dev.type, dtype=dtype)
 
 
 def amp_precision(name: str, device: torch.device, *, warn: bool = True) -> tuple[torch.dtype | None, bool]:
