@@ -10,8 +10,9 @@ Tolerances (max abs difference on the P0 logits, unless stated):
   on probabilities (tiny config, fixture-style weights). The error depends on which bf16 kernels the CPU
   has, not on seeds or threads (deterministic per machine, same with 1 or 2 threads): 0.089 / 0.014 /
   0.022 were recorded on a host where bf16 ran faster than fp32 (so through oneDNN's bf16 kernels);
-  0.164 / 0.026 / 0.040 on an AVX2-only CPU, whose reference bf16 kernels round differently (over input seeds 1-5 there: max 0.047-0.164, mean 0.007-0.026,
-  probabilities 0.012-0.040); the bounds keep ~1.5x margin over the worst measured; the GPU
+  0.164 / 0.026 / 0.040 on an AVX2-only CPU, whose reference bf16 kernels round differently (over
+  input seeds 1-5 there: max 0.047-0.164, mean 0.007-0.026, probabilities 0.012-0.040); the bounds
+  keep ~1.5x margin over the worst measured; the GPU
   tests use the official fixture at S=256 with max abs 0.3 (bf16) / 0.1 (fp16) and probabilities 0.05
   (not yet measured on a GPU: calibrate from ``scripts/gpu_check.sh`` output);
 * CUDA graphs: 1e-6 vs the same options without graphs (same kernels replayed).
