@@ -278,7 +278,7 @@ def test_train_with_out_of_range_config_touches_nothing(tmp_path, capsys):
     rc, _, err = cli(capsys, "train", "--config", REPO / "configs" / "demo_cpu.yaml", "--set", "optim.lr=-1",
                      "--set", f"train.output_dir={run}")
     assert rc == 2 and not run.exists()
-    one_error(err, "train", "'optim.lr' must be > 0 and finite")
+    one_error(err, "train", "'optim.lr' must be >= 0 and finite")
 
 
 def test_non_utf8_yaml(tmp_path, capsys):

@@ -57,6 +57,7 @@ def _assert_matches_fixture(z, terms: dict[str, torch.Tensor]) -> None:
             got = terms[name].numpy()
         else:
             got = np.stack([terms[f"{name}_{i}"].numpy() for i in range(expected.shape[0])])
+        print(f"parity: loss_{name} max|diff| {np.abs(got - expected).max():.2e}")  # README (-s)
         np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=f"loss_{name}")
 
 

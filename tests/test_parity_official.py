@@ -48,6 +48,7 @@ def _assert_close(name: str, ours: torch.Tensor, expected: np.ndarray, tol: floa
     assert a.shape == expected.shape, f"{name}: shape {a.shape} != expected {expected.shape}"
     atol = tol if atol is None else atol
     diff = np.abs(a - expected)
+    print(f"parity: {name} {list(a.shape)} max|diff| {diff.max():.2e}")  # README's Fidelity table (-s)
     bad = diff > atol + tol * np.abs(expected)
     assert not bad.any(), f"{name}: {int(bad.sum())} elements off, max |diff| {diff.max():.3e}"
 

@@ -9,7 +9,7 @@ Rules (all violations raise :class:`ConfigError` naming the key and its source):
   (``1e-5`` is accepted for a float field).
 * Keys of :data:`RENAMED` are read under their new name, so older YAML files and the configs stored in
   older checkpoints keep loading.
-* After the merge, values must lie in their range (:data:`RANGES`: ``optim.lr`` > 0 and finite,
+* After the merge, values must lie in their range (:data:`RANGES`: ``optim.lr`` >= 0 and finite,
   ``train.epochs`` >= 1, batch sizes >= 1, probabilities in [0, 1), …): a value out of range is an
   error naming the key, before any work starts.
 * Files must be UTF-8 text.
@@ -290,7 +290,8 @@ RANGES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
     ("loss.integrity_weight", ">= 0 and finite", _ge0),
     ("loss.silog_weight", ">= 0 and finite", _ge0),
     ("loss.iou_smooth", ">= 0 and finite", _ge0),
-    ("optim.lr", "> 0 and finite", _gt0),
+    # lr = 0 is a legitimate run: one step at lr 0 proves an --init loads bit-identically
+    ("optim.lr", ">= 0 and finite", _ge0),
     ("optim.weight_decay", ">= 0 and finite", _ge0),
     ("optim.eps", "> 0 and finite", _gt0),
     ("optim.betas", "2 values in [0, 1)", _each(_unit, 2)),
