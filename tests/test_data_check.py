@@ -246,3 +246,15 @@ def test_check_imports_no_torch(tmp_path):
             "assert 'torch' not in sys.modules, 'torch imported'")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_predict_names_unreadable_inputs_before_loading_a_model(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a b.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    (src / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    rc = main(["predict", "--ckpt", str(tmp_path / "no-such-checkpoint"), "--input", str(src),
+               "--output", str(tmp_path / "out"), "--no-progress"])  # the checkpoint is never opened
+    err = capsys.readouterr().err
+    assert rc == 1 and "none of the 2 input(s) can be read" in err
+    assert f"skipped {src / 'a b.jpg'}: cannot decode image" in err and f"skipped {src / 'c.png'}:" in err

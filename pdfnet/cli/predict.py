@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pdfnet.data.check import check_files
 from pdfnet.errors import UserError
 from pdfnet.inference.files import DEFAULT_SAVE, OUTPUT_KINDS, collect_inputs, parse_save
 from pdfnet.inference.foreground import DEFAULT_FOREGROUND, FOREGROUND_METHODS, parse_background
 from pdfnet.inference.predictor import Predictor
 from pdfnet.inference.run import predict_files
+from pdfnet.inference.video import is_video
 from pdfnet.utils.fs import check_output_dir
 from pdfnet.utils.io import MAX_PIXELS
 
@@ -83,15 +85,25 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--max-pixels must be >= 0, got {args.max_pixels}")
     inputs = collect_inputs(args.input, output=args.output)  # fail fast, before loading any model
     check_output_dir(args.output, "--output")
+    # unreadable images (header-level, parallel) are named and skipped before any model is loaded
+    unreadable = check_files([p for p in inputs if not is_video(p)], max_pixels=args.max_pixels or None,
+                             progress=args.progress)
+    for path, reason in unreadable.items():
+        print(f"pdfnet predict: skipped {path}: {reason}", file=sys.stderr)
+    todo = [p for p in inputs if p not in unreadable]
+    if not todo:
+        print(f"pdfnet predict: none of the {len(inputs)} input(s) can be read", file=sys.stderr)
+        return 1
     predictor = Predictor.from_pretrained(
         args.ckpt, depth_model=None if args.depth_dir else args.depth_model, device=args.device,
         dtype=args.dtype, size=args.size, tta=args.tta, batch_size=args.batch_size,
         fast=args.fast,
     )
-    report = predict_files(predictor, inputs, args.output, save=save, depth_dir=args.depth_dir,
+    report = predict_files(predictor, todo, args.output, save=save, depth_dir=args.depth_dir,
                            threshold=args.threshold, progress=args.progress, background=background,
                            foreground=args.foreground_method if args.refine_foreground else None,
                            max_pixels=args.max_pixels or None)
+    report.failed.update(unreadable)
     n_ok, n_bad = len(report.done), len(report.failed)
     notes = ""
     if inputs.unsupported:

@@ -49,7 +49,7 @@ from pdfnet.data.dis5k import (
 )
 from pdfnet.errors import ImageReadError, ImageTooLargeError, UserError
 from pdfnet.utils.atomic import atomic_write_bytes
-from pdfnet.utils.io import check_image_bounds, header_size, read_alpha, read_gray, read_rgb
+from pdfnet.utils.io import MAX_PIXELS, check_image_bounds, header_size, read_alpha, read_gray, read_rgb
 from pdfnet.utils.layout import find_splits
 from pdfnet.utils.parallel import process_pool
 
@@ -91,7 +91,7 @@ def _trailer_error(path: Path, fmt: str | None) -> str | None:
     return None if b"\xff\xd9" in tail else "truncated JPEG (no end-of-image marker)"
 
 
-def _header(path: Path, oriented: bool) -> Probe:
+def _header(path: Path, oriented: bool, max_pixels: int | None = MAX_PIXELS) -> Probe:
     """Size (:func:`~pdfnet.utils.io.header_size`, OpenCV's orientation rule with ``oriented``) and
     channels from the header, pixels not decoded; a file over the readers' pixel bound is an error.
 
@@ -99,7 +99,7 @@ def _header(path: Path, oriented: bool) -> Probe:
         ValueError: PIL cannot parse the header (the caller lets OpenCV decide).
     """
     try:
-        check_image_bounds(path)
+        check_image_bounds(path, max_pixels)
     except ImageTooLargeError as e:
         return Probe(error=_reason(e))
     hw = header_size(path, oriented)
@@ -110,17 +110,17 @@ def _header(path: Path, oriented: bool) -> Probe:
     return Probe(error=_trailer_error(path, fmt), height=hw[0], width=hw[1], channels=channels)
 
 
-def probe_image(path: str | os.PathLike, decode: bool = False) -> Probe:
+def probe_image(path: str | os.PathLike, decode: bool = False, max_pixels: int | None = MAX_PIXELS) -> Probe:
     """An input image: header-level (size as :func:`~pdfnet.utils.io.read_rgb` returns it), or fully
     decoded with ``decode``."""
     path = Path(path)
     if not decode:
         try:
-            return _header(path, oriented=True)
+            return _header(path, oriented=True, max_pixels=max_pixels)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             pass  # not a format PIL knows (or a bomb by its rule): let OpenCV decide
     try:
-        h, w = read_rgb(path).shape[:2]
+        h, w = read_rgb(path, max_pixels=max_pixels).shape[:2]
     except ImageReadError as e:
         return Probe(error=_reason(e))
     return Probe(height=h, width=w, channels=3)
@@ -179,10 +179,10 @@ def _reason(e: ImageReadError) -> str:
 _PROBES = {"image": probe_image, "mask": probe_mask, "alpha": probe_alpha, "depth": probe_depth}
 
 
-def _run_probe(job: tuple[str, str, bool]) -> Probe:
-    kind, path, decode = job
+def _run_probe(job: tuple[str, str, bool, int | None]) -> Probe:
+    kind, path, decode, max_pixels = job
     if kind == "image":
-        return probe_image(path, decode)
+        return probe_image(path, decode, max_pixels)
     try:
         return _PROBES[kind](path)
     except OSError as e:  # vanished or unreadable between listing and probing
@@ -220,9 +220,9 @@ class ProbeCache:
         return ProbeCache((cache_dir or default_cache_dir()) / "data-check" / f"{key}.json")
 
     @staticmethod
-    def _key(job: tuple[str, str, bool]) -> str:
-        kind, path, decode = job
-        return f"{kind}:{int(decode and kind == 'image')}:{os.path.abspath(path)}"
+    def _key(job: tuple[str, str, bool, int | None]) -> str:
+        kind, path, decode, max_pixels = job
+        return f"{kind}:{int(decode and kind == 'image')}:{max_pixels}:{os.path.abspath(path)}"
 
     @staticmethod
     def _stamp(path: str) -> list[int] | None:
@@ -232,7 +232,7 @@ class ProbeCache:
             return None
         return [st.st_size, st.st_mtime_ns]
 
-    def get(self, job: tuple[str, str, bool]) -> Probe | None:
+    def get(self, job: tuple[str, str, bool, int | None]) -> Probe | None:
         hit = self.entries.get(self._key(job))
         stamp = self._stamp(job[1])
         if hit is None or stamp is None or hit[0] != stamp:
@@ -259,10 +259,10 @@ class ProbeCache:
         self.dirty = False
 
 
-def probe_files(jobs: Sequence[tuple[str, str, bool]], *, workers: int | None = None,
+def probe_files(jobs: Sequence[tuple[str, str, bool, int | None]], *, workers: int | None = None,
                 cache: ProbeCache | None = None, progress: bool = True, desc: str = "check",
                 ) -> list[Probe]:
-    """Probe ``(kind, path, decode)`` jobs (kind: image, mask, alpha or depth), in order.
+    """Probe ``(kind, path, decode, max_pixels)`` jobs (kind: image, mask, alpha or depth), in order.
 
     Cached results are reused; the others run in a process pool when there are many (``workers``:
     processes, default the CPU count up to 8; 1 = this process only) with a tqdm bar on large sets.
@@ -525,16 +525,16 @@ def check_splits(
                 "incomplete depth folders (not used until complete): "
                 + ", ".join(f"depth_{n} {scan.depth_counts[n]}/{len(scan.index)}" for n in incomplete),
                 warning=True))
-    jobs: list[tuple[str, str, bool]] = []
+    jobs: list[tuple[str, str, bool, int | None]] = []
     for index in indexes.values():
         for s in index.samples:
-            jobs.append(("image", str(s.image), decode))
+            jobs.append(("image", str(s.image), decode, MAX_PIXELS))
             if s.gt is not None:
-                jobs.append(("alpha" if s.gt_alpha else "mask", str(s.gt), decode))
-            jobs += [("depth", str(p), decode) for p in s.depths.values()]
+                jobs.append(("alpha" if s.gt_alpha else "mask", str(s.gt), decode, MAX_PIXELS))
+            jobs += [("depth", str(p), decode, MAX_PIXELS) for p in s.depths.values()]
     jobs = list(dict.fromkeys(jobs))
     results = probe_files(jobs, workers=workers, cache=probe_cache, progress=progress)
-    probes = {(k, p): r for (k, p, _), r in zip(jobs, results)}
+    probes = {(k, p): r for (k, p, _, _), r in zip(jobs, results)}
     for rep in reports:
         if rep.name in indexes:
             issues, rep.soft_share = _file_issues(indexes[rep.name], probes, strict)
@@ -550,12 +550,13 @@ def _present(root: str | os.PathLike, split: str) -> list[str]:
         return []
 
 
-def check_files(paths: Iterable[str | os.PathLike], *, workers: int | None = None,
-                cache: ProbeCache | None = None, progress: bool = True) -> dict[Path, str]:
+def check_files(paths: Iterable[str | os.PathLike], *, max_pixels: int | None = MAX_PIXELS,
+                workers: int | None = None, cache: ProbeCache | None = None,
+                progress: bool = True) -> dict[Path, str]:
     """Header-level check of loose input images (``pdfnet predict``): ``{path: reason}`` for each file
-    that cannot be read, in input order."""
+    that cannot be read or is over ``max_pixels`` (None: no bound), in input order."""
     paths = [Path(p) for p in paths]
-    jobs = [("image", str(p), False) for p in paths]
+    jobs = [("image", str(p), False, max_pixels) for p in paths]
     res = probe_files(jobs, workers=workers, cache=cache, progress=progress, desc="check inputs")
     return {p: r.error for p, r in zip(paths, res) if r.error}
 
