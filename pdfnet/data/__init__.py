@@ -13,6 +13,7 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     "ShardSampler": "build",
     "build_dataloader": "build",
+    "loader_context": "build",
     "build_datasets": "build",
     "build_eval_dataset": "build",
     "build_train_dataset": "build",

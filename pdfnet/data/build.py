@@ -12,6 +12,7 @@ import logging
 import os
 import random
 from collections.abc import Iterator, Sequence
+from multiprocessing.context import BaseContext
 
 import cv2
 import numpy as np
@@ -168,6 +169,15 @@ def seed_worker(worker_id: int) -> None:
     random.seed(s)
 
 
+def loader_context(num_workers: int) -> BaseContext | None:
+    """The start method for DataLoader workers (None when loading in the main process).
+
+    Workers are never forked from the calling process: OpenCV's thread pool (started by any earlier cv2
+    call, e.g. the pre-flight data check) hangs a forked child in its first cv2 call. They start from a
+    forkserver that has imported :mod:`pdfnet.data` once (spawn where there is no forkserver)."""
+    return mp_context(preload=["pdfnet.data"]) if num_workers > 0 else None
+
+
 def build_dataloader(
     dataset: Dataset,
     batch_size: int,
@@ -207,9 +217,7 @@ def build_dataloader(
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
         pin_memory=pin_memory, worker_init_fn=seed_worker if workers else None,
-        # never fork this process: OpenCV's thread pool (started by any earlier cv2 call, e.g. the
-        # pre-flight data check) hangs a forked child in its first cv2 call
-        multiprocessing_context=mp_context(preload=["pdfnet.data"]) if workers else None,
+        multiprocessing_context=loader_context(workers),
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=workers > 0 and (persistent_workers is None or persistent_workers),
     )
@@ -242,6 +250,7 @@ def set_epoch(loader: DataLoader, epoch: int) -> None:
 __all__ = [
     "ShardSampler",
     "build_dataloader",
+    "loader_context",
     "build_datasets",
     "build_eval_dataset",
     "build_train_dataset",

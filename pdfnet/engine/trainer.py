@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from pdfnet.config import Config
 from pdfnet.config.schema import TrainConfig
-from pdfnet.data import build_eval_dataset, build_train_dataset, shutdown_workers
+from pdfnet.data import build_eval_dataset, build_train_dataset, loader_context, shutdown_workers
 from pdfnet.data.hard_half import HardHalf, is_hard_epoch
 from pdfnet.engine import distributed as D
 from pdfnet.engine.checkpoint import Checkpointer, TrainState, get_rng_state, seed_all, set_rng_state
@@ -260,6 +260,7 @@ def build_train_loader(dataset: Dataset, cfg: Config, info: D.DistInfo, device: 
         dataset, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
         pin_memory=device.type == "cuda", persistent_workers=workers > 0,
         worker_init_fn=_ignore_stop_signals if workers > 0 else None,
+        multiprocessing_context=loader_context(workers),
         generator=torch.Generator().manual_seed(cfg.train.seed + info.rank),
     )
 
