@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def test_resume_is_exact(tiny_data, tmp_path):
     run = tmp_path / "a"
     assert load_config(run / "config.yaml").train.max_steps == 4
     env = json.loads((run / "env.json").read_text())
-    assert "commit" in env["git"] and env["env"]["torch"] == torch.__version__
+    # versions come from package metadata (no import); torch's build facts are added since it is loaded
+    assert "commit" in env["git"] and env["env"]["torch"] == importlib.metadata.version("torch")
+    assert env["env"]["cuda"] == torch.version.cuda
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     train_recs = [r for r in recs if r["kind"] == "train"]
     assert [r["step"] for r in train_recs] == [1, 2, 3, 4]
