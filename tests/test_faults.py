@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import write_tiny_dav2
 
 from pdfnet.cli.main import main
 from pdfnet.config.schema import Config, ModelConfig
@@ -139,17 +140,7 @@ def state(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def dav2(tmp_path_factory) -> Path:
     """A tiny random Depth Anything V2 folder (transformers layout)."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-
-    bb = Dinov2Config(hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
-                      patch_size=14, image_size=42, out_features=["stage1", "stage2"],
-                      reshape_hidden_states=False)
-    cfg = DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=8, neck_hidden_sizes=[8, 8],
-                              fusion_hidden_size=8, reassemble_factors=[1, 0.5], head_hidden_size=8,
-                              patch_size=14)
-    out = tmp_path_factory.mktemp("dav2")
-    DepthAnythingForDepthEstimation(cfg).save_pretrained(out)
-    return out
+    return write_tiny_dav2(tmp_path_factory.mktemp("dav2"))
 
 
 @pytest.fixture()
