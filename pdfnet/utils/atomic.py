@@ -88,27 +88,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fsync: bool = False) 
         FileSystemError: the folder cannot be created or written, the disk is full, ``path`` is a
             folder, … (one line naming ``path``). Nothing is left behind.
     """
-    path = Path(path)
-    try:
-        make_dirs(path.parent)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:200]}.", suffix=".tmp")
-    except OSError as e:
-        raise file_system_error(e, path) from None
-    tmp = Path(name)
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
-            yield f
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        err = _write_failure(e, path, tmp)
-        tmp.unlink(missing_ok=True)
-        if err is e:
-            raise
-        raise err from None
+    with atomic_path(path) as tmp, open(tmp, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
+        yield f
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
 
 
 @contextlib.contextmanager
