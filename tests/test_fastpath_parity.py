@@ -2,8 +2,9 @@
 
 Tolerances (max abs difference on the P0 logits, unless stated):
 
-* fp32 + channels_last + fast up-conv stem: 1e-4 vs the official fixture (its README's S≤512
-  tolerance, rtol = atol = 1e-4) and 1e-5 vs our own eager model on the tiny config;
+* fp32 + channels_last + fast up-conv stem (+ Winograd convs, the CPU's ``--fast``): 1e-4 vs the
+  official fixture (its README's S≤512 tolerance, rtol = atol = 1e-4) and 1e-5 vs our own eager model
+  on the tiny config (whose maps are too small for Winograd: tests/test_winograd.py covers it there);
 * ``torch.compile`` (fp32): 1e-5 vs eager (CPU: dynamo with the eager backend and fullgraph=True, which
   proves the whole forward traces as one graph; GPU: inductor, 1e-4);
 * bf16 autocast (8-bit mantissa): on logits of std ~0.5, max abs 0.25, mean abs 0.04 and max abs 0.06
@@ -164,9 +165,13 @@ def _official_case(size: int = 256):
 
 
 @pytest.mark.slow
-def test_official_fixture_fp32_fast_paths(official256):
+@pytest.mark.parametrize("opts", [FastPathOptions(channels_last=True, fast_upconv=True),
+                                  FastPathOptions.best_for("cpu")], ids=lambda o: o.label())
+def test_official_fixture_fp32_fast_paths(official256, opts):
+    """The CPU's ``--fast`` (with Winograd convs in the S² and S²/4 CRS blocks) against the release."""
     model, inputs, expected = official256
-    out = _run(model, inputs, FastPathOptions(channels_last=True, fast_upconv=True))
+    out = _run(model, inputs, opts)
+    print(f"{opts.label()}: max |diff| vs the release {(out - expected).abs().max().item():.2e}")
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
 
 

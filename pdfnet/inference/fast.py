@@ -11,6 +11,8 @@ option                 what it does                                 parity with 
                        fast paths, no layout transforms)             order: ≤ 1e-4
 ``fast_upconv``        the up-conv stem without the 4S×4S tensor     ≤ 1e-4 (op itself: 1e-5)
                        (:mod:`pdfnet.models.upconv`)
+``winograd``           the CRS 3×3 convs as Winograd F(4×4, 3×3)     ≤ 1e-4 (op: ~1e-5 relative)
+                       (:mod:`pdfnet.models.winograd`; fp32 only)
 ``dtype=bf16/fp16``    ``torch.autocast`` mixed precision            ~1e-2 abs on logits
 ``compile``            ``torch.compile`` (inductor by default)       ≤ 1e-4 in fp32
 ``cudagraphs``         capture the whole forward once per shape      bit-identical to the
@@ -31,9 +33,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from pdfnet.models.layers import CRS
 from pdfnet.utils.precision import DTYPES, autocast
 
-__all__ = ["FastPathOptions", "FastInference", "apply_fast_path", "set_fast_upconv", "supports_fast_upconv"]
+__all__ = ["FastPathOptions", "FastInference", "apply_fast_path", "set_fast_upconv", "set_winograd",
+           "supports_fast_upconv"]
 
 @dataclass(frozen=True)
 class FastPathOptions:
@@ -43,6 +47,8 @@ class FastPathOptions:
         dtype: ``fp32`` (no autocast), ``bf16`` or ``fp16`` autocast.
         channels_last: NHWC memory format for weights and inputs.
         fast_upconv: exact fast up-conv stem (needs a model whose head supports it).
+        winograd: the CRS blocks' 3×3 convolutions as Winograd F(4×4, 3×3) on large fp32 maps (4× fewer
+            multiplications; the CPU fast path — cuDNN already chooses such algorithms on CUDA).
         compile: wrap the forward in ``torch.compile``.
         compile_mode: ``torch.compile`` mode (None = default, ``reduce-overhead``, ``max-autotune``,
             ``max-autotune-no-cudagraphs``).
@@ -57,6 +63,7 @@ class FastPathOptions:
     dtype: str = "fp32"
     channels_last: bool = False
     fast_upconv: bool = False
+    winograd: bool = False
     compile: bool = False
     compile_mode: str | None = None
     compile_backend: str = "inductor"
@@ -73,13 +80,14 @@ class FastPathOptions:
         """The fast path ``--fast`` selects for ``device`` at ``dtype`` (measured: docs/benchmarks.md).
 
         Both devices get the exact fast up-conv stem and channels_last (NHWC convs: oneDNN on CPU, cuDNN
-        on CUDA; no layout reorders around each conv) — switches that keep fp32 outputs equal to 1e-4
-        and apply to any caller (the predictor and evaluation too, with their own batch shapes and TTA).
-        ``torch.compile`` and CUDA graphs stay explicit options: compile takes minutes (and did not pay
-        on a 2-core CPU), graphs need fixed shapes.
+        on CUDA; no layout reorders around each conv); the CPU also gets Winograd convolutions (fp32
+        only; cuDNN has its own). All keep fp32 outputs equal to 1e-4 and apply to any caller (the
+        predictor and evaluation too, with their own batch shapes and TTA). ``torch.compile`` and CUDA
+        graphs stay explicit options: compile takes minutes (and did not pay on a 2-core CPU), graphs
+        need fixed shapes.
         """
-        torch.device(device)  # validates the device string
-        return cls(dtype=dtype, channels_last=True, fast_upconv=True)
+        cpu = torch.device(device).type == "cpu"
+        return cls(dtype=dtype, channels_last=True, fast_upconv=True, winograd=cpu)
 
     def label(self) -> str:
         """Short human-readable name, e.g. ``bf16+cl+upconv+compile``."""
@@ -90,6 +98,8 @@ class FastPathOptions:
             parts.append("cl")
         if self.fast_upconv:
             parts.append("upconv")
+        if self.winograd:
+            parts.append("wino")
         if self.compile:
             parts.append("compile" + (f"[{self.compile_mode}]" if self.compile_mode else "")
                          + ("" if self.compile_backend == "inductor" else f"[{self.compile_backend}]"))
@@ -118,8 +128,17 @@ def set_fast_upconv(model: nn.Module, enable: bool = True) -> None:
     model.head.fast_stem = bool(enable)
 
 
+def set_winograd(model: nn.Module, enable: bool = True) -> int:
+    """Switch Winograd convolution on or off in every CRS block of ``model``; returns how many there are."""
+    blocks = [m for m in model.modules() if isinstance(m, CRS)]
+    for m in blocks:
+        m.winograd = bool(enable)
+    return len(blocks)
+
+
 def apply_fast_path(model: nn.Module, options: FastPathOptions) -> nn.Module:
-    """Apply the model-side switches of ``options`` in place (channels_last weights, fast up-conv stem).
+    """Apply the model-side switches of ``options`` in place (channels_last weights, fast up-conv stem,
+    Winograd convolutions).
 
     The forward-side ones (autocast dtype, compile, CUDA graphs) belong to the caller (:class:`FastInference`,
     the predictor, evaluation). Returns ``model``.
@@ -128,6 +147,8 @@ def apply_fast_path(model: nn.Module, options: FastPathOptions) -> nn.Module:
         model.to(memory_format=torch.channels_last)
     if options.fast_upconv:
         set_fast_upconv(model, True)
+    if options.winograd:
+        set_winograd(model, True)
     return model
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .winograd import winograd_conv3x3
+
 __all__ = [
     "CRS",
     "RMSNorm",
@@ -118,17 +120,38 @@ class CRS(nn.Module):
     Args:
         in_dim: input channels.
         out_dim: output channels.
+        winograd: compute the convolution with Winograd F(4×4, 3×3) (:mod:`.winograd`) where that pays:
+            fp32 without autocast, no autograd graph being recorded, maps of at least
+            :attr:`WINOGRAD_MIN_PIXELS`. Otherwise (training, bf16, small maps) the plain conv runs.
+            An inference fast path, also settable as an attribute.
     """
 
-    def __init__(self, in_dim: int, out_dim: int) -> None:
+    #: Below this many output pixels per map the direct convolution is as fast (measured on CPU at 128²).
+    WINOGRAD_MIN_PIXELS = 128 * 128
+
+    def __init__(self, in_dim: int, out_dim: int, winograd: bool = False) -> None:
         super().__init__()
+        self.winograd = winograd
         self.conv = nn.Conv2d(in_dim, out_dim, kernel_size=3, padding=1)
         self.norm = RMSNorm2d(out_dim)
         self.act = nn.SiLU()
 
+    def _use_winograd(self, x: torch.Tensor) -> bool:
+        return (
+            self.winograd
+            and x.dtype == torch.float32
+            and x.shape[-2] * x.shape[-1] >= self.WINOGRAD_MIN_PIXELS
+            and not torch.is_autocast_enabled(x.device.type)
+            and not (torch.is_grad_enabled() and (x.requires_grad or self.conv.weight.requires_grad))
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, in_dim, H, W] → [B, out_dim, H, W]."""
-        return self.act(self.norm(self.conv(x)))
+        if self._use_winograd(x):
+            y = winograd_conv3x3(x, self.conv.weight, self.conv.bias)
+        else:
+            y = self.conv(x)
+        return self.act(self.norm(y))
 
 
 class SwiGLU(nn.Module):
