@@ -11,6 +11,8 @@ import pytest
 import torch
 from helpers import make_tiny_dav2
 
+from pdfnet.utils.allocator import retain_freed_memory
+
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
@@ -34,6 +36,13 @@ def _seed_everything():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _default_allocator():
+    """A test that ran a CPU ``--fast`` path leaves the process-wide allocator mode as it found it."""
+    yield
+    retain_freed_memory(False)
 
 
 def pytest_collection_modifyitems(config, items):

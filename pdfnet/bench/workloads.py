@@ -31,6 +31,7 @@ from pdfnet.engine.optim import build_optimizer
 from pdfnet.inference.fast import FastInference, FastPathOptions, set_fast_upconv
 from pdfnet.losses import PDFNetLoss
 from pdfnet.models import build_model
+from pdfnet.utils.allocator import retain_freed_memory
 from pdfnet.utils.normalize import minmax_normalize, normalize_image
 from pdfnet.utils.precision import DTYPES, amp_precision, autocast
 
@@ -100,6 +101,14 @@ def _baseline_then_candidate(case: Callable[..., BenchCase], candidate: Any, bas
     return cases
 
 
+def _allocator_for(opts: FastPathOptions, device: torch.device) -> None:
+    """Set the process-wide allocator mode of this case before each of its steps (CPU), so interleaved
+    cases each run as they would alone: switching it off also hands the retained heap back
+    (``malloc_trim``), so the next retaining step starts cold — a conservative figure for it."""
+    if device.type == "cpu":
+        retain_freed_memory(opts.retain_memory)
+
+
 def model_cases(
     cfg: ModelConfig,
     device: torch.device,
@@ -134,7 +143,12 @@ def model_cases(
             runner = FastInference(copy.deepcopy(master), device, opts)
             x = make_inputs(b, size, device)
             image, depth = runner.prepare(x["image"], x["depth"])
-            return lambda: runner(image, depth)
+
+            def step() -> torch.Tensor:
+                _allocator_for(opts, device)
+                return runner(image, depth)
+
+            return step
 
         return BenchCase(name, setup, b, options={**opts.to_dict(), "batch_size": b, "size": size},
                          flops_fn=flops_for(b), flops_key=f"model-B{b}-S{size}")
@@ -388,6 +402,7 @@ def predict_cases(
             runner = FastInference(copy.deepcopy(master), device, opts)
 
             def step() -> list[np.ndarray]:
+                _allocator_for(opts, device)
                 imgs = [im.to(device, non_blocking=True) for im in host_imgs]
                 x, sizes = est.prepare(imgs)
                 depths = [quantize(d, 8) for d in est.run_prepared(x, sizes)]

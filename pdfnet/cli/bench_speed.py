@@ -51,10 +51,12 @@ def _fast_flags(p: argparse.ArgumentParser, *, cudagraphs: bool = True) -> None:
     if cudagraphs:  # the inference workloads (model, predict)
         p.add_argument("--fast", action="store_true",
                        help="the device's fast path (FastPathOptions.best_for: exact fast up-conv stem, "
-                            "channels_last, on CPU Winograd convs); the flags below add to it, --dtype "
-                            "sets the dtype")
+                            "channels_last; on CPU also Winograd convs and --retain-memory); the flags "
+                            "below add to it, --dtype sets the dtype")
         p.add_argument("--winograd", action="store_true",
                        help="CRS 3×3 convs as Winograd F(4×4, 3×3) (fp32 inference)")
+        p.add_argument("--retain-memory", action="store_true",
+                       help="keep freed host memory for reuse (glibc; no page faults per temporary)")
     p.add_argument("--channels-last", action="store_true", help="NHWC weights and activations")
     p.add_argument("--fast-upconv", action="store_true", help="exact fast up-conv stem (no 4S×4S tensor)")
     p.add_argument("--compile", action="store_true", help="torch.compile the candidate")
@@ -95,6 +97,7 @@ def _inference_options(args: argparse.Namespace, device):
     cand = FastPathOptions(
         dtype=args.dtype, channels_last=args.channels_last or fast.channels_last,
         fast_upconv=args.fast_upconv or fast.fast_upconv, winograd=args.winograd or fast.winograd,
+        retain_memory=args.retain_memory or fast.retain_memory,
         compile=args.compile, compile_mode=None if args.compile_mode == "default" else args.compile_mode,
         cudagraphs=getattr(args, "cudagraphs", False), tf32=True if getattr(args, "tf32", False) else None,
     )

@@ -50,7 +50,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="fp32", choices=("fp32", "fp16", "bf16"),
                    help="fp32, or autocast to fp16/bf16 (default fp32)")
     p.add_argument("--fast", action="store_true",
-                   help="the device's fast path (exact fast up-conv stem, channels_last; docs/benchmarks.md)")
+                   help="the device's fast path (exact fast up-conv stem, channels_last; on CPU also "
+                        "Winograd convs and freed memory kept for reuse; docs/benchmarks.md)")
     p.add_argument("--save", default=",".join(DEFAULT_SAVE), metavar="KINDS",
                    help=f"comma-separated outputs among {','.join(OUTPUT_KINDS)} "
                         f"(default {','.join(DEFAULT_SAVE)})")

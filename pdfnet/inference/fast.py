@@ -13,6 +13,8 @@ option                 what it does                                 parity with 
                        (:mod:`pdfnet.models.upconv`)
 ``winograd``           the CRS 3×3 convs as Winograd F(4×4, 3×3)     ≤ 1e-4 (op: ~1e-5 relative)
                        (:mod:`pdfnet.models.winograd`; fp32 only)
+``retain_memory``      process-wide: freed memory stays in the heap  bit-identical (only where
+                       (no page faults per temporary; CPU, glibc)    the bytes live changes)
 ``dtype=bf16/fp16``    ``torch.autocast`` mixed precision            ~1e-2 abs on logits
 ``compile``            ``torch.compile`` (inductor by default)       ≤ 1e-4 in fp32
 ``cudagraphs``         capture the whole forward once per shape      bit-identical to the
@@ -34,6 +36,7 @@ import torch
 from torch import nn
 
 from pdfnet.models.layers import CRS
+from pdfnet.utils.allocator import retain_freed_memory
 from pdfnet.utils.precision import DTYPES, autocast
 
 __all__ = ["FastPathOptions", "FastInference", "apply_fast_path", "set_fast_upconv", "set_winograd",
@@ -49,6 +52,8 @@ class FastPathOptions:
         fast_upconv: exact fast up-conv stem (needs a model whose head supports it).
         winograd: the CRS blocks' 3×3 convolutions as Winograd F(4×4, 3×3) on large fp32 maps (4× fewer
             multiplications; the CPU fast path — cuDNN already chooses such algorithms on CUDA).
+        retain_memory: keep freed host memory in the process for reuse
+            (:func:`pdfnet.utils.allocator.retain_freed_memory`; process-wide, CPU inference).
         compile: wrap the forward in ``torch.compile``.
         compile_mode: ``torch.compile`` mode (None = default, ``reduce-overhead``, ``max-autotune``,
             ``max-autotune-no-cudagraphs``).
@@ -64,6 +69,7 @@ class FastPathOptions:
     channels_last: bool = False
     fast_upconv: bool = False
     winograd: bool = False
+    retain_memory: bool = False
     compile: bool = False
     compile_mode: str | None = None
     compile_backend: str = "inductor"
@@ -81,13 +87,14 @@ class FastPathOptions:
 
         Both devices get the exact fast up-conv stem and channels_last (NHWC convs: oneDNN on CPU, cuDNN
         on CUDA; no layout reorders around each conv); the CPU also gets Winograd convolutions (fp32
-        only; cuDNN has its own). All keep fp32 outputs equal to 1e-4 and apply to any caller (the
+        only; cuDNN has its own) and keeps freed memory for reuse (large temporaries otherwise cost
+        page faults each time). All keep fp32 outputs equal to 1e-4 and apply to any caller (the
         predictor and evaluation too, with their own batch shapes and TTA). ``torch.compile`` and CUDA
         graphs stay explicit options: compile takes minutes (and did not pay on a 2-core CPU), graphs
         need fixed shapes.
         """
         cpu = torch.device(device).type == "cpu"
-        return cls(dtype=dtype, channels_last=True, fast_upconv=True, winograd=cpu)
+        return cls(dtype=dtype, channels_last=True, fast_upconv=True, winograd=cpu, retain_memory=cpu)
 
     def label(self) -> str:
         """Short human-readable name, e.g. ``bf16+cl+upconv+compile``."""
@@ -100,6 +107,8 @@ class FastPathOptions:
             parts.append("upconv")
         if self.winograd:
             parts.append("wino")
+        if self.retain_memory:
+            parts.append("keepmem")
         if self.compile:
             parts.append("compile" + (f"[{self.compile_mode}]" if self.compile_mode else "")
                          + ("" if self.compile_backend == "inductor" else f"[{self.compile_backend}]"))
@@ -138,7 +147,7 @@ def set_winograd(model: nn.Module, enable: bool = True) -> int:
 
 def apply_fast_path(model: nn.Module, options: FastPathOptions) -> nn.Module:
     """Apply the model-side switches of ``options`` in place (channels_last weights, fast up-conv stem,
-    Winograd convolutions).
+    Winograd convolutions), and the process-wide ``retain_memory``.
 
     The forward-side ones (autocast dtype, compile, CUDA graphs) belong to the caller (:class:`FastInference`,
     the predictor, evaluation). Returns ``model``.
@@ -149,6 +158,8 @@ def apply_fast_path(model: nn.Module, options: FastPathOptions) -> nn.Module:
         set_fast_upconv(model, True)
     if options.winograd:
         set_winograd(model, True)
+    if options.retain_memory:
+        retain_freed_memory(True)
     return model
 
 
