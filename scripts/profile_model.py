@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from collections import defaultdict
 
@@ -47,13 +48,16 @@ def main() -> None:
             hooks.append(mod.register_forward_pre_hook(lambda m, i: setattr(m, "_t0", time.perf_counter())))
             hooks.append(mod.register_forward_hook(
                 lambda m, i, o, k=name: spent.__setitem__(k, spent[k] + time.perf_counter() - m._t0)))
-    t0 = time.perf_counter()
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         runner(image, depth)
     total = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     for h in hooks:
         h.remove()
-    print(f"size {args.size} {opts.label()}: {total:.2f} s (profiled), load average {os.getloadavg()[0]:.1f}")
+    print(f"size {args.size} {opts.label()}: {total:.2f} s (profiled), load {os.getloadavg()[0]:.1f}; "
+          f"CPU time user {r1.ru_utime - r0.ru_utime:.1f} s, system {r1.ru_stime - r0.ru_stime:.1f} s, "
+          f"{r1.ru_minflt - r0.ru_minflt} minor page faults")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
     by_shape = prof.key_averages(group_by_input_shape=True)
     print(by_shape.table(sort_by="self_cpu_time_total", row_limit=args.rows))

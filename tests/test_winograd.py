@@ -128,3 +128,16 @@ def test_fast_path_of_the_cpu_uses_winograd_and_keeps_outputs(spy, monkeypatch):
     assert n_crs > 10 and len(spy) >= n_crs  # every CRS of the inference path ran through it
     print(f"max |diff| {(out - ref).abs().max().item():.2e} (logit std {ref.std().item():.2f})")
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-4)
+
+
+def test_crs_inference_path_is_bit_identical_in_place():
+    """Under no_grad the CRS normalises and activates its conv output in place: same bits, fewer maps."""
+    torch.manual_seed(0)
+    block = CRS(6, 8).eval()
+    x = torch.randn(2, 6, 9, 11)
+    ref = block.act(block.norm(block.conv(x)))
+    with torch.no_grad():
+        out = block(x)
+    assert torch.equal(out, ref.detach())
+    with torch.autocast("cpu", torch.bfloat16), torch.no_grad():  # bf16: the out-of-place fp32 norm
+        torch.testing.assert_close(block(x).float(), ref.detach(), rtol=0, atol=0.1)

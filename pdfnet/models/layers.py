@@ -93,6 +93,12 @@ class RMSNorm2d(nn.Module):
         y = xf * torch.rsqrt(xf.pow(2).mean(dim=1, keepdim=True) + self.eps)
         return self.weight[:, None, None] * y.to(x.dtype)
 
+    def forward_(self, x: torch.Tensor) -> torch.Tensor:
+        """In place on an fp32 ``x`` [B, C, H, W] that nothing else holds: bit-identical to :meth:`forward`,
+        without its two full-size temporaries (inference; not for tensors autograd records)."""
+        r = torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
+        return x.mul_(r).mul_(self.weight[:, None, None])
+
 
 class RMSNorm(nn.Module):
     """RMSNorm over the last axis (token sequences), computed in fp32.
@@ -151,6 +157,10 @@ class CRS(nn.Module):
             y = winograd_conv3x3(x, self.conv.weight, self.conv.bias)
         else:
             y = self.conv(x)
+        if y.dtype == torch.float32 and not (torch.is_grad_enabled() and y.requires_grad):
+            # inference: y is this block's own temporary, so norm and activation can overwrite it (the
+            # same values, ~2 fewer full-size maps at the peak: 1 GB at 1024² in the up-conv head)
+            return F.silu(self.norm.forward_(y), inplace=True)
         return self.act(self.norm(y))
 
 
