@@ -160,7 +160,8 @@ class EvalConfig:
     num_workers: int = 2
     """DataLoader worker processes (like ``data.num_workers``; formerly ``eval.workers``)."""
     fast: bool = False
-    """The device's inference fast path (exact fast up-conv stem, channels_last; ``--fast``)."""
+    """The device's inference fast path (``--fast``: exact fast up-conv stem, channels_last; on CPU Winograd
+    convs and freed memory kept for reuse)."""
 
 
 @dataclass

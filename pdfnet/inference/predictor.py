@@ -102,7 +102,8 @@ class Predictor:
         tta: default for the 6-pass flip × scale TTA (overridable per call).
         batch_size: images per model forward.
         fast: the device's fast path (:meth:`pdfnet.inference.fast.FastPathOptions.best_for`: exact fast
-            up-conv stem, channels_last; fp32 results equal to 1e-4), applied to ``model`` in place.
+            up-conv stem, channels_last; on CPU also Winograd convs and, process-wide, freed memory kept
+            for reuse; fp32 results equal to 1e-4), applied to ``model`` in place.
     """
 
     def __init__(

@@ -10,8 +10,7 @@ tile and each 3×3 kernel go to a 6×6 "Winograd domain" (d → Bᵀ d B, g → 
 becomes 36 independent channel matrix products (per tile position: [tiles, C_in] @ [C_in, C_out]), and
 the 4×4 output block comes back with Aᵀ m A. Per output pixel: 36·C_in·C_out / 16 multiply-adds instead
 of 9·C_in·C_out. The transforms are small matrix products over the 6-point axes, done on row bands of
-tiles (each copied with its zero padding into one small reused buffer), so the intermediates stay a few
-MB at 1024² instead of 2.25× the input, and no padded copy of the whole input is made.
+tiles so the intermediates stay small (a few MB at 1024²) instead of 2.25× the input.
 
 Numerics: the transforms use the points 0, ±1, ±2 and coefficients up to 8, so fp32 results differ from
 direct convolution by a few 1e-6 relative (measured ≤ 1.5e-5 of the output's max on 128-channel
@@ -91,22 +90,21 @@ def winograd_conv3x3(
         add[_A + 1, 0] = bias.to(dt)
 
     nh, nw = -(-h // _M), -(-w // _M)
-    wp = _M * nw + 2
-    xs = x.permute(0, 2, 3, 1)  # NHWC view (a copy-free one for channels_last input)
-    band = x.new_zeros(_M * tile_rows + 2, wp, c)  # one zero-padded band of input rows, reused
-    sh, sw, sc = band.stride()
+    hp, wp = _M * nh + 2, _M * nw + 2
+    xp = x.new_empty(b, hp, wp, c)  # zero-padded NHWC input: only the border is zeroed
+    xp[:, 0].zero_()
+    xp[:, h + 1:].zero_()
+    xp[:, :, 0].zero_()
+    xp[:, :, w + 1:].zero_()
+    xp[:, 1:h + 1, 1:w + 1] = x.permute(0, 2, 3, 1)
     out = x.new_empty(b, nh, _M, nw, _M, o)
+    _, sh, sw, sc = xp.stride()
     for i in range(b):
         for r0 in range(0, nh, tile_rows):
             n = min(tile_rows, nh - r0)
             tiles = n * nw
-            # padded rows 4·r0 … 4·(r0 + n) + 1 are input rows 4·r0 − 1 … 4·(r0 + n); outside: zeros
-            lo, hi = _M * r0 - 1, min(_M * (r0 + n) + 1, h)
-            top, rows = (1, hi) if lo < 0 else (0, hi - lo)
-            band[:top].zero_()
-            band[top:top + rows, 1:w + 1] = xs[i, max(lo, 0):hi]
-            band[top + rows:].zero_()
-            # d[j, l, t, c] = band[4·row + j, 4·col + l, c] for the band's tiles t: [6, 6·T·C]
+            band = xp[i, _M * r0:]
+            # d[j, l, t, c] = xp[4·row + j, 4·col + l, c] for the tiles t of the band: [6, 6·T·C]
             d = band.as_strided((_A, _A, n, nw, c), (sh, sw, _M * sh, _M * sw, sc)).reshape(_A, -1)
             v = torch.matmul(bt, (bt @ d).view(_A, _A, tiles * c)).view(_A * _A, tiles, c)  # Bᵀ d B
             m = torch.baddbmm(add, v, u)  # [36, T, O]
