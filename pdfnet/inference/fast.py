@@ -137,12 +137,11 @@ def set_fast_upconv(model: nn.Module, enable: bool = True) -> None:
     model.head.fast_stem = bool(enable)
 
 
-def set_winograd(model: nn.Module, enable: bool = True) -> int:
-    """Switch Winograd convolution on or off in every CRS block of ``model``; returns how many there are."""
-    blocks = [m for m in model.modules() if isinstance(m, CRS)]
-    for m in blocks:
-        m.winograd = bool(enable)
-    return len(blocks)
+def set_winograd(model: nn.Module, enable: bool = True) -> None:
+    """Switch Winograd convolution on or off in every CRS block of ``model``."""
+    for m in model.modules():
+        if isinstance(m, CRS):
+            m.winograd = bool(enable)
 
 
 def apply_fast_path(model: nn.Module, options: FastPathOptions) -> nn.Module:

@@ -142,26 +142,27 @@ class CRS(nn.Module):
         self.norm = RMSNorm2d(out_dim)
         self.act = nn.SiLU()
 
-    def _use_winograd(self, x: torch.Tensor) -> bool:
+    def _winograd_pays(self, x: torch.Tensor) -> bool:
         return (
             self.winograd
             and x.dtype == torch.float32
             and x.shape[-2] * x.shape[-1] >= self.WINOGRAD_MIN_PIXELS
             and not torch.is_autocast_enabled(x.device.type)
-            and not (torch.is_grad_enabled() and (x.requires_grad or self.conv.weight.requires_grad))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, in_dim, H, W] → [B, out_dim, H, W]."""
-        if self._use_winograd(x):
+        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
+            return self.act(self.norm(self.conv(x)))  # autograd records this block: the plain ops
+        if self._winograd_pays(x):
             y = winograd_conv3x3(x, self.conv.weight, self.conv.bias)
         else:
             y = self.conv(x)
-        if y.dtype == torch.float32 and not (torch.is_grad_enabled() and y.requires_grad):
-            # inference: y is this block's own temporary, so norm and activation can overwrite it (the
-            # same values, ~2 fewer full-size maps at the peak: 1 GB at 1024² in the up-conv head)
-            return F.silu(self.norm.forward_(y), inplace=True)
-        return self.act(self.norm(y))
+        if y.dtype != torch.float32:  # autocast: the norm computes in fp32 and casts back
+            return self.act(self.norm(y))
+        # inference: y is this block's own temporary, so norm and activation can overwrite it (the same
+        # values, ~2 fewer full-size maps at the peak: 1 GB at 1024² in the up-conv head)
+        return F.silu(self.norm.forward_(y), inplace=True)
 
 
 class SwiGLU(nn.Module):

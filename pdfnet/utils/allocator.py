@@ -3,12 +3,13 @@
 A PDFNet forward at 1024² allocates and frees hundreds of large temporaries (512 MB each for a
 128-channel full-resolution map). glibc serves every block above its mmap threshold (≤ 32 MB) with a
 fresh ``mmap`` and returns it with ``munmap`` on free, so each one is zero-filled page by page by the
-kernel when first written: measured on a 2-core VM, one fp32 forward at 512² took 1.4 million minor page
-faults and 3 s of system time out of 14 s (docs/benchmarks.md). With mmap switched off and the heap never
-trimmed, freed blocks are reused by the next allocation and the same forward ran in ~10 s, with the same
-results (only where the bytes live changes). The price: the process keeps its peak heap (RSS does not
-shrink after a large forward) — right for an inference process, so it is part of the CPU ``--fast`` path,
-and never switched on implicitly by library code.
+kernel when first written: measured on a 2-core VM (docs/benchmarks.md), a process running one warm-up
+and three fp32 forwards at 1024² took 24.3 million minor page faults and 53 s of system time. With mmap
+switched off and the heap never trimmed, freed blocks are reused by the next allocation (the same
+process with ``--fast``: 3.8 million faults and 8.7 s), with the same results (only where the bytes
+live changes). The price: the process keeps its peak heap (RSS does not shrink after a large forward) —
+right for an inference process, so it is part of the CPU ``--fast`` path
+(``FastPathOptions.retain_memory``), and only switched on when asked.
 
 Other allocators (jemalloc, tcmalloc via ``LD_PRELOAD``) do the same job from outside the process; this
 needs no install. On anything but glibc (macOS, musl, Windows) the functions do nothing and say so.
